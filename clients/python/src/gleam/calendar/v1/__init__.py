@@ -1,0 +1,1 @@
+"""Generated gleam.calendar.v1 messages and stubs (make proto)."""
