@@ -1,0 +1,73 @@
+"""The one typed settings object. Every environment variable the service reads is declared here.
+
+All variables share the prefix ``CALENDAR_`` (e.g. ``CALENDAR_PORT``). Zero configuration works:
+an SQLite file and a generated encryption key under ``./var``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CALENDAR_"
+
+
+class Settings(BaseSettings):
+    """Service configuration, read once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    host: str = Field("0.0.0.0", description="Address the gRPC server binds.")
+    port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    data_dir: Path = Field(Path("var"), description="Where the default database and key file live.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db. "
+        "Empty means an SQLite file in the data dir.",
+    )
+    database_pool_size: int = Field(10, description="Connections per process (PostgreSQL).")
+    encryption_keys: str = Field(
+        "",
+        description="Comma-separated base64 AES-256 keys for credentials at rest. The first "
+        "encrypts, all decrypt (rotation). Empty means a key file generated in the data dir.",
+    )
+    grace_period_seconds: float = Field(
+        10.0, description="On SIGTERM, how long in-flight RPCs may finish."
+    )
+    auth_cache_seconds: float = Field(
+        30.0, description="How long a verified API key is trusted without a database lookup."
+    )
+    settings_cache_seconds: float = Field(
+        30.0, description="Upper bound on how long another replica's settings change takes to show."
+    )
+    log_level: str = Field("INFO", description="Python log level name.")
+    reconcile_after_seconds: float = Field(
+        60.0, description="PENDING appointments older than this are settled with the provider."
+    )
+    reconcile_interval_seconds: float = Field(30.0, description="How often the reconciler runs.")
+    retention_days: int = Field(
+        90, description="Days after an appointment ends before caller contact data is erased."
+    )
+    max_range_days: int = Field(62, description="Longest ListSlots range accepted.")
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'gleam-calendar.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "credentials.key"
+
+
+def describe_settings() -> str:
+    """Lines for ``--help``: each variable with its default and meaning."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default not in ("", None) else "(empty)"
+        lines.append(f"  {ENV_PREFIX}{name.upper():<28} {field.description} [default: {default}]")
+    return "\n".join(lines)
