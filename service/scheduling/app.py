@@ -1,0 +1,46 @@
+"""Wires the use cases together once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.config import Settings
+from service.scheduling.accounts import Authenticator
+from service.scheduling.agents import AgentDirectory
+from service.scheduling.availability import AvailabilityService
+from service.scheduling.booking import Booking
+from service.scheduling.connections import Connections
+from service.scheduling.deps import Deps
+from service.store.crypto import CredentialCipher
+from service.store.db import Database
+
+
+@dataclass(slots=True)
+class CalendarApp:
+    deps: Deps
+    auth: Authenticator
+    agents: AgentDirectory
+    connections: Connections
+    availability: AvailabilityService
+    booking: Booking
+
+    @classmethod
+    def build(cls, config: Settings, db: Database | None = None) -> CalendarApp:
+        deps = Deps(
+            config=config,
+            db=db or Database(config.sqlalchemy_url, pool_size=config.database_pool_size),
+            cipher=CredentialCipher.from_config(config.encryption_keys, config.key_file),
+        )
+        agents = AgentDirectory(deps)
+        availability = AvailabilityService(deps, agents)
+        return cls(
+            deps=deps,
+            auth=Authenticator(deps),
+            agents=agents,
+            connections=Connections(deps, agents),
+            availability=availability,
+            booking=Booking(deps, agents, availability),
+        )
+
+    async def close(self) -> None:
+        await self.deps.db.dispose()

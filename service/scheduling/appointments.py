@@ -1,0 +1,44 @@
+"""GetAppointment is in ``booking``; this module lists appointments for the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from service.model import Appointment, AppointmentStatus
+from service.scheduling import convert
+from service.scheduling.deps import Deps
+from service.scheduling.paging import decode_token, encode_token, page_size
+from service.store import tables as t
+
+
+async def list_appointments(
+    deps: Deps,
+    account_id: str,
+    *,
+    agent_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    statuses: tuple[AppointmentStatus, ...],
+    size: int,
+    token: str,
+) -> tuple[list[Appointment], str]:
+    limit = page_size(size, default=50, maximum=500)
+    offset = int(decode_token(token).get("o", 0))
+    query = select(t.Appointment).where(t.Appointment.account_id == account_id)
+    if agent_id:
+        query = query.where(t.Appointment.agent_id == agent_id)
+    if start is not None:
+        query = query.where(t.Appointment.start_at >= start)
+    if end is not None:
+        query = query.where(t.Appointment.start_at < end)
+    if statuses:
+        query = query.where(t.Appointment.status.in_([s.value for s in statuses]))
+    query = query.order_by(t.Appointment.start_at, t.Appointment.id).offset(offset).limit(limit + 1)
+    async with deps.db.read() as session:
+        rows = (await session.scalars(query)).all()
+    more = len(rows) > limit
+    return [convert.appointment(r) for r in rows[:limit]], (
+        encode_token({"o": offset + limit}) if more else ""
+    )

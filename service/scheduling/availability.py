@@ -1,0 +1,287 @@
+"""ListSlots: the agent's rules plus live busy time, through the pure slot engine.
+
+Also the availability questions Book and Reschedule ask: is this exact start bookable now, and
+what are the nearest alternatives if not.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+
+from service.deadline import Deadline
+from service.errors import InvalidArgument, InvalidTimeRange
+from service.model import ACTIVE_STATUSES, Availability, EventDefaults, EventType, Scope
+from service.providers.base import AvailabilityShape, CalendarProvider
+from service.providers.builtin import calendar_key
+from service.scheduling.agents import AgentContext, AgentDirectory
+from service.scheduling.deps import Deps
+from service.scheduling.validation import check_time_zone, zone
+from service.slots import (
+    Interval,
+    LocalWindow,
+    Slot,
+    SlotRejection,
+    SlotResult,
+    SlotRules,
+    compute_slots,
+    first_available,
+    nearest,
+    spread,
+)
+from service.store import tables as t
+
+ALTERNATIVES = 3
+MAX_RESULTS = 500
+# How far past an empty range we look for "the next date that has times".
+LOOKAHEAD = timedelta(days=62)
+
+
+class NoAvailability(enum.Enum):
+    FULLY_BOOKED = "FULLY_BOOKED"
+    OUTSIDE_BUSINESS_HOURS = "OUTSIDE_BUSINESS_HOURS"
+    INSIDE_NOTICE_PERIOD = "INSIDE_NOTICE_PERIOD"
+    BEYOND_ADVANCE_WINDOW = "BEYOND_ADVANCE_WINDOW"
+    DAILY_CAP_REACHED = "DAILY_CAP_REACHED"
+    IN_THE_PAST = "IN_THE_PAST"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotQuery:
+    agent_id: str
+    event_type_id: str
+    range_start: datetime | None
+    range_end: datetime | None
+    local_date: date | None
+    caller_time_zone: str
+    requested: datetime | None
+    max_results: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsAnswer:
+    slots: tuple[Slot, ...]
+    time_zone: str
+    caller_time_zone: str
+    requested_available: bool = False
+    alternatives: tuple[Slot, ...] = ()
+    no_availability: NoAvailability | None = None
+    next_available_date: date | None = None
+    from_cache: bool = False
+    data_age: timedelta = timedelta(0)
+    stale: bool = False
+
+
+def _windows(items: Iterable[object]) -> tuple[LocalWindow, ...]:
+    return tuple(LocalWindow(w.start_minute, w.end_minute) for w in items)  # type: ignore[attr-defined]
+
+
+def slot_rules(
+    availability: Availability, defaults: EventDefaults, event_type: EventType
+) -> SlotRules:
+    """The engine's rules for one agent and event type: the event type's length and buffers,
+    the agent's defaults where the event type sets none."""
+    return SlotRules(
+        time_zone=availability.time_zone,
+        weekly_hours=tuple(_windows(day) for day in availability.weekly_hours),
+        overrides={o.day: _windows(o.windows) for o in availability.date_overrides},
+        duration=event_type.duration or defaults.duration,
+        buffer_before=event_type.buffer_before or defaults.buffer_before,
+        buffer_after=event_type.buffer_after or defaults.buffer_after,
+        step=defaults.slot_step or None,
+        minimum_notice=availability.minimum_notice,
+        max_advance_days=availability.max_advance_days or None,
+        daily_cap=availability.daily_cap or None,
+    )
+
+
+def _why_empty(result: SlotResult, range_end: datetime, now: datetime) -> NoAvailability:
+    if range_end <= now:
+        return NoAvailability.IN_THE_PAST
+    if result.candidates == 0:
+        return NoAvailability.OUTSIDE_BUSINESS_HOURS
+    rejected = result.rejected
+    busy, cap = rejected.get(SlotRejection.BUSY, 0), rejected.get(SlotRejection.DAILY_CAP, 0)
+    # Taken time beats "too soon": "we're fully booked today" is what a receptionist would say.
+    if busy or cap:
+        return NoAvailability.FULLY_BOOKED if busy >= cap else NoAvailability.DAILY_CAP_REACHED
+    if rejected.get(SlotRejection.ADVANCE, 0):
+        return NoAvailability.BEYOND_ADVANCE_WINDOW
+    return NoAvailability.INSIDE_NOTICE_PERIOD
+
+
+class AvailabilityService:
+    def __init__(self, deps: Deps, agents: AgentDirectory) -> None:
+        self._deps = deps
+        self._agents = agents
+
+    # Reading busy time -------------------------------------------------------------------
+
+    async def busy(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        rules: SlotRules,
+        start: datetime,
+        end: datetime,
+        deadline: Deadline,
+    ) -> tuple[Interval, ...]:
+        """Busy time that can affect candidates starting in [start, end)."""
+        pad = rules.buffer_before + rules.buffer_after + rules.duration
+        lo, hi = start - pad, end + pad
+        calendars = (ctx.calendar_id, *ctx.settings.blocking_calendar_ids)
+        intervals = await provider.busy(calendars, lo, hi, deadline)
+        if ctx.connection is not None and ctx.connection.provider.value != "BUILTIN":
+            # Our own claims cover bookings the provider may not show yet.
+            intervals = intervals + await self._claims(ctx, lo, hi)
+        return intervals
+
+    async def _claims(
+        self, ctx: AgentContext, start: datetime, end: datetime
+    ) -> tuple[Interval, ...]:
+        assert ctx.connection is not None
+        key = calendar_key(ctx.connection.connection_id, ctx.calendar_id)
+        async with self._deps.db.read() as session:
+            rows = await session.execute(
+                select(t.TimeClaim.start_at, t.TimeClaim.end_at).where(
+                    t.TimeClaim.calendar_key == key,
+                    t.TimeClaim.start_at < end,
+                    t.TimeClaim.end_at > start,
+                )
+            )
+            return tuple(Interval(a, b) for a, b in rows)
+
+    async def day_counts(
+        self, ctx: AgentContext, rules: SlotRules, start: datetime, end: datetime
+    ) -> dict[date, int]:
+        if rules.daily_cap is None or ctx.connection is None:
+            return {}
+        tz = zone(rules.time_zone)
+        async with self._deps.db.read() as session:
+            starts = await session.scalars(
+                select(t.Appointment.start_at).where(
+                    t.Appointment.account_id == ctx.account_id,
+                    t.Appointment.connection_id == ctx.connection.connection_id,
+                    t.Appointment.calendar_id == ctx.calendar_id,
+                    t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
+                    t.Appointment.start_at >= start - timedelta(days=1),
+                    t.Appointment.start_at < end + timedelta(days=1),
+                )
+            )
+            return dict(Counter(s.astimezone(tz).date() for s in starts))
+
+    async def compute(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        rules: SlotRules,
+        start: datetime,
+        end: datetime,
+        deadline: Deadline,
+        *,
+        ignore: tuple[Interval, ...] = (),
+    ) -> tuple[SlotResult, tuple[Interval, ...]]:
+        if provider.availability_shape is not AvailabilityShape.BUSY:
+            raise NotImplementedError("slot-based providers arrive with their adapters")
+        busy = await self.busy(ctx, provider, rules, start, end, deadline)
+        if ignore:
+            busy = tuple(b for b in busy if b not in ignore)
+        counts = await self.day_counts(ctx, rules, start, end)
+        now = self._deps.clock()
+        return compute_slots(
+            rules, range_start=start, range_end=end, now=now, busy=busy, day_counts=counts
+        ), busy
+
+    async def next_open(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        rules: SlotRules,
+        after: datetime,
+        k: int,
+        deadline: Deadline,
+        *,
+        ignore: tuple[Interval, ...] = (),
+    ) -> tuple[Slot, ...]:
+        now = self._deps.clock()
+        after = max(after, now)
+        horizon = after + LOOKAHEAD
+        busy = await self.busy(ctx, provider, rules, after, horizon, deadline)
+        if ignore:
+            busy = tuple(b for b in busy if b not in ignore)
+        counts = await self.day_counts(ctx, rules, after, horizon)
+        found = first_available(rules, after=after, now=now, busy=busy, k=k, day_counts=counts)
+        return tuple(s for s in found if s.start < horizon)
+
+    # ListSlots ---------------------------------------------------------------------------
+
+    def _range(self, query: SlotQuery, tz_name: str) -> tuple[datetime, datetime]:
+        if query.local_date is not None:
+            tz = zone(tz_name)
+            start = datetime.combine(query.local_date, time(0), tzinfo=tz)
+            end = datetime.combine(query.local_date + timedelta(days=1), time(0), tzinfo=tz)
+            return start.astimezone(UTC), end.astimezone(UTC)
+        if query.range_start is None or query.range_end is None:
+            raise InvalidArgument("range", "give time_range or date")
+        if query.range_end <= query.range_start:
+            raise InvalidTimeRange("time_range.end_time", "must be after start_time")
+        days = self._deps.config.max_range_days
+        if query.range_end - query.range_start > timedelta(days=days):
+            err = InvalidTimeRange("time_range", f"may span at most {days} days")
+            err.metadata["max_days"] = str(days)
+            raise err
+        return query.range_start, query.range_end
+
+    async def list_slots(
+        self, account_id: str, query: SlotQuery, deadline: Deadline
+    ) -> SlotsAnswer:
+        if query.max_results < 0:
+            raise InvalidArgument("max_results", "must not be negative")
+        if query.caller_time_zone:
+            check_time_zone(query.caller_time_zone, "caller_time_zone")
+        ctx = await self._agents.context(account_id, query.agent_id)
+        _, provider = ctx.require(Scope.READ_CALENDAR)
+        event_type = ctx.event_type(query.event_type_id)
+        business_tz = ctx.settings.availability.time_zone
+        caller_tz = query.caller_time_zone or business_tz
+        start, end = self._range(query, business_tz)
+        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        result, _ = await self.compute(ctx, provider, rules, start, end, deadline)
+        slots = result.slots
+        answer = SlotsAnswer(slots=(), time_zone=business_tz, caller_time_zone=caller_tz)
+        requested_available = False
+        alternatives: tuple[Slot, ...] = ()
+        if query.requested is not None:
+            requested_available = any(s.start == query.requested for s in slots)
+            if not requested_available:
+                alternatives = nearest(
+                    slots, query.requested, ALTERNATIVES
+                ) or await self.next_open(
+                    ctx, provider, rules, query.requested, ALTERNATIVES, deadline
+                )
+        limit = min(query.max_results or MAX_RESULTS, MAX_RESULTS)
+        if query.local_date is not None and query.max_results and len(slots) > limit:
+            picked = spread(slots, query.local_date, business_tz, limit)
+        else:
+            picked = slots[:limit]
+        reason = None
+        next_date = None
+        if not slots:
+            reason = _why_empty(result, end, self._deps.clock())
+            upcoming = await self.next_open(ctx, provider, rules, end, 1, deadline)
+            if upcoming:
+                next_date = upcoming[0].start.astimezone(zone(business_tz)).date()
+        return SlotsAnswer(
+            slots=picked,
+            time_zone=answer.time_zone,
+            caller_time_zone=caller_tz,
+            requested_available=requested_available,
+            alternatives=alternatives,
+            no_availability=reason,
+            next_available_date=next_date,
+        )

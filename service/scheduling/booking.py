@@ -1,0 +1,549 @@
+"""Book, Reschedule and Cancel: no double booking, no lost booking.
+
+Book, step by step (see ARCHITECTURE.md):
+1. Idempotency: (account, request_id) is claimed or replayed (``idempotency``).
+2. Live check: the start must be a bookable slot right now (provider busy time + our claims).
+3. Claim: one transaction inserts the appointment PENDING and a claim on the calendar's padded
+   range. The database refuses an overlapping claim (PostgreSQL exclusion constraint; SQLite
+   overlap check under BEGIN IMMEDIATE). Refused: SLOT_UNAVAILABLE with alternatives.
+4. Provider call with the RPC's remaining deadline.
+5. Confirmed: CONFIRMED + provider reference + audit + request id DONE, in one transaction.
+   Refused: FAILED, claim released, request id forgotten. Unknown (timeout): left PENDING for
+   the reconciler, which asks the provider and settles it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.deadline import Deadline
+from service.errors import (
+    AppointmentNotActive,
+    CalendarError,
+    InvalidArgument,
+    NoAvailableTimes,
+    NotFound,
+    ProviderRateLimited,
+    SlotUnavailable,
+    Unavailable,
+)
+from service.model import Appointment, AppointmentStatus, Caller, EventType, ProviderKind, Scope
+from service.providers.base import CalendarProvider, EventRef, EventRequest
+from service.providers.builtin import calendar_key
+from service.scheduling import convert
+from service.scheduling.agents import AgentContext, AgentDirectory
+from service.scheduling.availability import ALTERNATIVES, AvailabilityService, slot_rules
+from service.scheduling.deps import Deps
+from service.scheduling.idempotency import Idempotency, Replayed, request_hash
+from service.scheduling.validation import render_title, validate_caller, zone
+from service.slots import Interval, Slot, SlotRules, nearest
+from service.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class BookCommand:
+    agent_id: str
+    event_type_id: str
+    start: datetime
+    caller: Caller
+    notes: str
+    request_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleCommand:
+    appointment_id: str
+    agent_id: str
+    start: datetime
+    request_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    appointment_id: str
+    agent_id: str
+    reason: str
+    request_id: str
+    call_id: str
+
+
+class Booking:
+    def __init__(
+        self, deps: Deps, agents: AgentDirectory, availability: AvailabilityService
+    ) -> None:
+        self._deps = deps
+        self._agents = agents
+        self._availability = availability
+        self._idempotency = Idempotency(deps)
+
+    # Shared steps ------------------------------------------------------------------------
+
+    async def _load(
+        self, session: AsyncSession, account_id: str, appointment_id: str
+    ) -> t.Appointment:
+        if not appointment_id:
+            raise InvalidArgument("appointment_id", "is required")
+        row = await session.scalar(
+            select(t.Appointment).where(
+                t.Appointment.id == appointment_id, t.Appointment.account_id == account_id
+            )
+        )
+        if row is None:
+            raise NotFound("appointment", appointment_id)
+        return row
+
+    async def get(self, account_id: str, appointment_id: str) -> Appointment:
+        async with self._deps.db.read() as session:
+            return convert.appointment(await self._load(session, account_id, appointment_id))
+
+    async def _ensure_bookable(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        rules: SlotRules,
+        start: datetime,
+        deadline: Deadline,
+        *,
+        ignore: tuple[Interval, ...] = (),
+    ) -> None:
+        """Raises SLOT_UNAVAILABLE (with the nearest alternatives) unless start is bookable now."""
+        result, _ = await self._availability.compute(
+            ctx, provider, rules, start, start + rules.duration, deadline, ignore=ignore
+        )
+        if any(s.start == start for s in result.slots):
+            return
+        raise await self._unavailable(ctx, provider, rules, start, deadline, ignore=ignore)
+
+    async def _unavailable(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        rules: SlotRules,
+        start: datetime,
+        deadline: Deadline,
+        *,
+        ignore: tuple[Interval, ...] = (),
+    ) -> CalendarError:
+        tz = zone(rules.time_zone)
+        local_day = start.astimezone(tz).date()
+        day_start = datetime.combine(local_day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+        day, _ = await self._availability.compute(
+            ctx, provider, rules, day_start, day_start + timedelta(days=1), deadline, ignore=ignore
+        )
+        alternatives = nearest(day.slots, start, ALTERNATIVES)
+        if not alternatives:
+            alternatives = await self._availability.next_open(
+                ctx, provider, rules, start, ALTERNATIVES, deadline, ignore=ignore
+            )
+        if not alternatives:
+            return NoAvailableTimes(start)
+        error = SlotUnavailable(start, alternatives)
+        error.time_zone = rules.time_zone
+        return error
+
+    async def _claim_conflicts(
+        self, session: AsyncSession, key: str, padded: Interval, appointment_id: str
+    ) -> bool:
+        """The SQLite half of the overlap rule; PostgreSQL's exclusion constraint is the other."""
+        clash = await session.scalar(
+            select(t.TimeClaim.id)
+            .where(
+                t.TimeClaim.calendar_key == key,
+                t.TimeClaim.appointment_id != appointment_id,
+                t.TimeClaim.start_at < padded.end,
+                t.TimeClaim.end_at > padded.start,
+            )
+            .limit(1)
+        )
+        return clash is not None
+
+    async def _blocked(self, session: AsyncSession, ctx: AgentContext, padded: Interval) -> bool:
+        """Built-in busy blocks live in our database, so they are re-checked inside the claim."""
+        assert ctx.connection is not None
+        if ctx.connection.provider is not ProviderKind.BUILTIN:
+            return False
+        hit = await session.scalar(
+            select(t.BusyBlock.id)
+            .where(
+                t.BusyBlock.connection_id == ctx.connection.connection_id,
+                t.BusyBlock.calendar_id == ctx.calendar_id,
+                t.BusyBlock.start_at < padded.end,
+                t.BusyBlock.end_at > padded.start,
+            )
+            .limit(1)
+        )
+        return hit is not None
+
+    async def _insert_claim(
+        self, session: AsyncSession, ctx: AgentContext, appointment_id: str, padded: Interval
+    ) -> bool:
+        """Adds the claim; False when the database refuses it as overlapping."""
+        assert ctx.connection is not None
+        key = calendar_key(ctx.connection.connection_id, ctx.calendar_id)
+        if not self._deps.db.is_postgres and await self._claim_conflicts(
+            session, key, padded, appointment_id
+        ):
+            return False
+        if await self._blocked(session, ctx, padded):
+            return False
+        try:
+            async with session.begin_nested():
+                session.add(
+                    t.TimeClaim(
+                        id=uuid4().hex,
+                        account_id=ctx.account_id,
+                        calendar_key=key,
+                        appointment_id=appointment_id,
+                        start_at=padded.start,
+                        end_at=padded.end,
+                    )
+                )
+        except IntegrityError:
+            return False  # PostgreSQL: the exclusion constraint refused the overlap.
+        return True
+
+    def _audit(
+        self,
+        session: AsyncSession,
+        ctx: AgentContext,
+        action: str,
+        appointment_id: str,
+        call_id: str,
+        **detail: str,
+    ) -> None:
+        session.add(
+            t.AuditRecord(
+                id=uuid4().hex,
+                account_id=ctx.account_id,
+                agent_id=ctx.settings.agent_id,
+                call_id=call_id,
+                action=action,
+                appointment_id=appointment_id,
+                detail=detail,
+            )
+        )
+
+    async def _replay(self, account_id: str, replay: Replayed) -> Appointment:
+        return await self.get(account_id, replay.resource_id)
+
+    # Book --------------------------------------------------------------------------------
+
+    async def book(self, account_id: str, cmd: BookCommand, deadline: Deadline) -> Appointment:
+        caller = validate_caller(cmd.caller)
+        if len(cmd.notes) > 2000:
+            raise InvalidArgument("notes", "must be at most 2000 characters")
+        ctx = await self._agents.context(account_id, cmd.agent_id)
+        _, provider = ctx.require(Scope.CREATE_EVENTS)
+        event_type = ctx.event_type(cmd.event_type_id)
+        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        if cmd.request_id:
+            digest = request_hash(
+                "Book",
+                {
+                    "agent": cmd.agent_id,
+                    "event_type": event_type.event_type_id,
+                    "start": cmd.start.isoformat(),
+                    "caller": [caller.name, caller.email, caller.phone, caller.time_zone],
+                    "notes": cmd.notes,
+                },
+            )
+            outcome = await self._idempotency.begin(
+                account_id, cmd.request_id, "Book", digest, deadline
+            )
+            if isinstance(outcome, Replayed):
+                return await self._replay(account_id, outcome)
+        try:
+            return await self._book(ctx, provider, event_type, rules, cmd, caller, deadline)
+        except CalendarError as error:
+            if isinstance(error, SlotUnavailable):
+                error.caller_time_zone = caller.time_zone
+            if cmd.request_id:
+                await self._idempotency.abandon(account_id, cmd.request_id)
+            raise
+
+    async def _book(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        event_type: EventType,
+        rules: SlotRules,
+        cmd: BookCommand,
+        caller: Caller,
+        deadline: Deadline,
+    ) -> Appointment:
+        start = cmd.start.astimezone(UTC)
+        end = start + rules.duration
+        await self._ensure_bookable(ctx, provider, rules, start, deadline)
+        assert ctx.connection is not None
+        appointment_id = uuid4().hex
+        padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
+        title = render_title(
+            ctx.settings.event_defaults.title_template,
+            caller_name=caller.name,
+            event_type=event_type.title,
+            business_name=ctx.settings.business_name,
+            agent_id=ctx.settings.agent_id,
+        )
+        try:
+            await self._claim_new(
+                ctx,
+                event_type,
+                cmd,
+                caller,
+                appointment_id,
+                start,
+                end,
+                padded,
+                title,
+                rules.time_zone,
+            )
+        except _ClaimRefused:
+            raise await self._unavailable(ctx, provider, rules, start, deadline) from None
+        request = EventRequest(
+            appointment_id=appointment_id,
+            calendar_id=ctx.calendar_id,
+            event_type=event_type,
+            start=start,
+            end=end,
+            title=title,
+            caller=caller,
+            time_zone=rules.time_zone,
+            notes=cmd.notes,
+            invite_caller=ctx.settings.confirmations.calendar_invite and bool(caller.email),
+        )
+        try:
+            ref = await provider.create_event(request, deadline)
+        except ProviderRateLimited:
+            # A definite refusal: nothing was created.
+            await self._release(ctx, appointment_id, cmd.request_id)
+            raise
+        except Unavailable:
+            # Unknown outcome: the event may exist. Stay PENDING; the reconciler asks later.
+            if cmd.request_id:
+                async with self._deps.db.write() as session:
+                    await Idempotency.finish(
+                        session, ctx.account_id, cmd.request_id, appointment_id
+                    )
+            return await self.get(ctx.account_id, appointment_id)
+        except CalendarError:
+            await self._release(ctx, appointment_id, cmd.request_id)
+            raise
+        async with self._deps.db.write() as session:
+            row = await self._load(session, ctx.account_id, appointment_id)
+            row.status = AppointmentStatus.CONFIRMED.value
+            row.provider_reference = ref.reference
+            if cmd.request_id:
+                await Idempotency.finish(session, ctx.account_id, cmd.request_id, appointment_id)
+            self._audit(session, ctx, "BOOK", appointment_id, cmd.call_id, status=row.status)
+        return convert.appointment(row)
+
+    async def _claim_new(
+        self,
+        ctx: AgentContext,
+        event_type: EventType,
+        cmd: BookCommand,
+        caller: Caller,
+        appointment_id: str,
+        start: datetime,
+        end: datetime,
+        padded: Interval,
+        title: str,
+        time_zone: str,
+    ) -> None:
+        """One transaction: the PENDING appointment and its claim, or nothing at all."""
+        assert ctx.connection is not None
+        async with self._deps.db.write() as session:
+            row = t.Appointment(
+                id=appointment_id,
+                account_id=ctx.account_id,
+                agent_id=ctx.settings.agent_id,
+                connection_id=ctx.connection.connection_id,
+                calendar_id=ctx.calendar_id,
+                event_type_id=event_type.event_type_id,
+                status=AppointmentStatus.PENDING.value,
+                start_at=start,
+                end_at=end,
+                time_zone=time_zone,
+                caller_name=caller.name,
+                caller_email=caller.email,
+                caller_phone=caller.phone,
+                caller_time_zone=caller.time_zone,
+                title=title,
+                notes=cmd.notes,
+                call_id=cmd.call_id,
+            )
+            session.add(row)
+            await session.flush()
+            claimed = await self._insert_claim(session, ctx, appointment_id, padded)
+            if not claimed:
+                # Nothing of this attempt may survive: the transaction rolls back whole.
+                raise _ClaimRefused()
+            if cmd.request_id:
+                # Tie the request id to the appointment now, so a crash from here on is
+                # replayed as this appointment (the reconciler settles it).
+                await Idempotency.attach(session, ctx.account_id, cmd.request_id, appointment_id)
+
+    async def _release(self, ctx: AgentContext, appointment_id: str, request_id: str) -> None:
+        async with self._deps.db.write() as session:
+            row = await self._load(session, ctx.account_id, appointment_id)
+            row.status = AppointmentStatus.FAILED.value
+            await session.execute(
+                delete(t.TimeClaim).where(t.TimeClaim.appointment_id == appointment_id)
+            )
+            if request_id:
+                await Idempotency.forget(session, ctx.account_id, request_id)
+
+    # Reschedule --------------------------------------------------------------------------
+
+    async def reschedule(
+        self, account_id: str, cmd: RescheduleCommand, deadline: Deadline
+    ) -> Appointment:
+        ctx = await self._agents.context(account_id, cmd.agent_id)
+        _, provider = ctx.require(Scope.RESCHEDULE_EVENTS)
+        current = await self.get(account_id, cmd.appointment_id)
+        if cmd.request_id:
+            digest = request_hash(
+                "Reschedule",
+                {
+                    "appointment": cmd.appointment_id,
+                    "agent": cmd.agent_id,
+                    "start": cmd.start.isoformat(),
+                },
+            )
+            outcome = await self._idempotency.begin(
+                account_id, cmd.request_id, "Reschedule", digest, deadline
+            )
+            if isinstance(outcome, Replayed):
+                return await self._replay(account_id, outcome)
+        try:
+            return await self._reschedule(ctx, provider, current, cmd, deadline)
+        except CalendarError:
+            if cmd.request_id:
+                await self._idempotency.abandon(account_id, cmd.request_id)
+            raise
+
+    async def _reschedule(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        current: Appointment,
+        cmd: RescheduleCommand,
+        deadline: Deadline,
+    ) -> Appointment:
+        if ctx.connection is None or current.connection_id != ctx.connection.connection_id:
+            raise NotFound("appointment", cmd.appointment_id)
+        if current.status is not AppointmentStatus.CONFIRMED:
+            raise AppointmentNotActive(current.appointment_id, current.status.value)
+        event_type = ctx.event_type(current.event_type_id)
+        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        start = cmd.start.astimezone(UTC)
+        end = start + rules.duration
+        if start == current.start:
+            return current
+        own = (
+            Interval(current.start - rules.buffer_before, current.end + rules.buffer_after),
+            Interval(current.start, current.end),
+        )
+        await self._ensure_bookable(ctx, provider, rules, start, deadline, ignore=own)
+        padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
+        try:
+            new_claim = await self._claim_move(ctx, current.appointment_id, padded)
+        except _ClaimRefused:
+            raise await self._unavailable(
+                ctx, provider, rules, start, deadline, ignore=own
+            ) from None
+        request = EventRequest(
+            appointment_id=current.appointment_id,
+            calendar_id=current.calendar_id,
+            event_type=event_type,
+            start=start,
+            end=end,
+            title=current.title,
+            caller=current.caller,
+            time_zone=rules.time_zone,
+            notes=current.notes,
+            invite_caller=ctx.settings.confirmations.calendar_invite and bool(current.caller.email),
+        )
+        try:
+            ref = await provider.move_event(EventRef(current.provider_reference), request, deadline)
+        except CalendarError:
+            # The old time stays booked: drop only the new claim.
+            async with self._deps.db.write() as session:
+                await session.execute(delete(t.TimeClaim).where(t.TimeClaim.id == new_claim))
+            raise
+        async with self._deps.db.write() as session:
+            row = await self._load(session, ctx.account_id, current.appointment_id)
+            row.start_at, row.end_at = start, end
+            row.provider_reference = ref.reference
+            row.call_id = cmd.call_id or row.call_id
+            # The old time is released only now that the new one is confirmed.
+            await session.execute(
+                delete(t.TimeClaim).where(
+                    t.TimeClaim.appointment_id == current.appointment_id,
+                    t.TimeClaim.id != new_claim,
+                )
+            )
+            if cmd.request_id:
+                await Idempotency.finish(session, ctx.account_id, cmd.request_id, row.id)
+            self._audit(
+                session,
+                ctx,
+                "RESCHEDULE",
+                row.id,
+                cmd.call_id,
+                previous_start=current.start.isoformat(),
+            )
+        return convert.appointment(row)
+
+    async def _claim_move(self, ctx: AgentContext, appointment_id: str, padded: Interval) -> str:
+        async with self._deps.db.write() as session:
+            if not await self._insert_claim(session, ctx, appointment_id, padded):
+                raise _ClaimRefused()
+            claim_id = await session.scalar(
+                select(t.TimeClaim.id).where(
+                    t.TimeClaim.appointment_id == appointment_id,
+                    t.TimeClaim.start_at == padded.start,
+                    t.TimeClaim.end_at == padded.end,
+                )
+            )
+        assert claim_id is not None
+        return claim_id
+
+    # Cancel ------------------------------------------------------------------------------
+
+    async def cancel(self, account_id: str, cmd: CancelCommand, deadline: Deadline) -> Appointment:
+        ctx = await self._agents.context(account_id, cmd.agent_id)
+        _, provider = ctx.require(Scope.RESCHEDULE_EVENTS)
+        current = await self.get(account_id, cmd.appointment_id)
+        if ctx.connection is None or current.connection_id != ctx.connection.connection_id:
+            raise NotFound("appointment", cmd.appointment_id)
+        if current.status is AppointmentStatus.CANCELLED:
+            return current
+        if current.status is not AppointmentStatus.CONFIRMED:
+            raise AppointmentNotActive(current.appointment_id, current.status.value)
+        if len(cmd.reason) > 500:
+            raise InvalidArgument("reason", "must be at most 500 characters")
+        await provider.cancel_event(EventRef(current.provider_reference), deadline)
+        async with self._deps.db.write() as session:
+            row = await self._load(session, ctx.account_id, current.appointment_id)
+            row.status = AppointmentStatus.CANCELLED.value
+            row.call_id = cmd.call_id or row.call_id
+            await session.execute(delete(t.TimeClaim).where(t.TimeClaim.appointment_id == row.id))
+            self._audit(session, ctx, "CANCEL", row.id, cmd.call_id)
+        return convert.appointment(row)
+
+
+class _ClaimRefused(Exception):
+    """The database refused the claim; turned into SLOT_UNAVAILABLE by the caller."""
+
+
+def slot_of(appointment: Appointment) -> Slot:
+    return Slot(appointment.start, appointment.end)

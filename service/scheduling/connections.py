@@ -1,0 +1,381 @@
+"""Connections, their calendars and event types, and busy blocks on built-in calendars."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.deadline import Deadline
+from service.errors import (
+    CalendarNotConnected,
+    InvalidArgument,
+    InvalidTimeRange,
+    NotFound,
+    OperationNotSupported,
+)
+from service.model import BusyBlock, Connection, ConnectionStatus, EventType, ProviderKind
+from service.providers.base import CalendarPage, ConnectionCheck
+from service.scheduling import convert
+from service.scheduling.agents import AgentDirectory
+from service.scheduling.deps import Deps
+from service.scheduling.idempotency import Idempotency
+from service.scheduling.paging import decode_token, encode_token, page_size
+from service.scheduling.registry import provider_for
+from service.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check: ConnectionCheck
+    connection: Connection
+    latency: timedelta
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:100] or "event"
+
+
+class Connections:
+    def __init__(self, deps: Deps, agents: AgentDirectory) -> None:
+        self._deps = deps
+        self._agents = agents
+        self._idempotency = Idempotency(deps)
+
+    async def _row(
+        self, session: AsyncSession, account_id: str, connection_id: str
+    ) -> t.Connection:
+        if not connection_id:
+            raise InvalidArgument("connection_id", "is required")
+        row = await session.scalar(
+            select(t.Connection).where(
+                t.Connection.id == connection_id, t.Connection.account_id == account_id
+            )
+        )
+        if row is None:
+            raise NotFound("connection", connection_id)
+        return row
+
+    async def connect_builtin(
+        self,
+        account_id: str,
+        display_name: str,
+        calendar_name: str,
+        *,
+        request_id: str = "",
+        deadline: Deadline | None = None,
+    ) -> Connection:
+        return await self._idempotency.once(
+            account_id,
+            request_id,
+            "Connect",
+            {"builtin": [display_name, calendar_name]},
+            deadline or Deadline.after(None),
+            lambda: self._connect_builtin(account_id, display_name, calendar_name),
+            lambda conn: conn.connection_id,
+            lambda connection_id: self.get(account_id, connection_id),
+        )
+
+    async def _connect_builtin(
+        self, account_id: str, display_name: str, calendar_name: str
+    ) -> Connection:
+        connection_id, calendar_id = uuid4().hex, uuid4().hex
+        async with self._deps.db.write() as session:
+            row = t.Connection(
+                id=connection_id,
+                account_id=account_id,
+                provider=ProviderKind.BUILTIN.value,
+                status=ConnectionStatus.CONNECTED.value,
+                display_name=display_name or "Built-in calendar",
+                external_account="",
+                default_calendar_id=calendar_id,
+                granted_scopes=[],
+            )
+            session.add(row)
+            await session.flush()
+            session.add(
+                t.BuiltinCalendar(
+                    id=calendar_id,
+                    account_id=account_id,
+                    connection_id=connection_id,
+                    name=calendar_name or display_name or "Calendar",
+                )
+            )
+            # Every calendar starts with one bookable type so an agent can book at once.
+            session.add(
+                t.EventType(
+                    id=uuid4().hex,
+                    account_id=account_id,
+                    connection_id=connection_id,
+                    title="Appointment",
+                    slug="appointment",
+                    duration_s=30 * 60,
+                )
+            )
+        return convert.connection(row)
+
+    async def list_connections(
+        self, account_id: str, size: int, token: str
+    ) -> tuple[list[Connection], str]:
+        limit = page_size(size, default=50, maximum=200)
+        offset = int(decode_token(token).get("o", 0))
+        async with self._deps.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(t.Connection)
+                    .where(t.Connection.account_id == account_id)
+                    .order_by(t.Connection.created_at.desc(), t.Connection.id)
+                    .offset(offset)
+                    .limit(limit + 1)
+                )
+            ).all()
+        more = len(rows) > limit
+        return [convert.connection(r) for r in rows[:limit]], (
+            encode_token({"o": offset + limit}) if more else ""
+        )
+
+    async def get(self, account_id: str, connection_id: str) -> Connection:
+        async with self._deps.db.read() as session:
+            return convert.connection(await self._row(session, account_id, connection_id))
+
+    async def disconnect(self, account_id: str, connection_id: str) -> Connection:
+        async with self._deps.db.write() as session:
+            row = await self._row(session, account_id, connection_id)
+            row.status = ConnectionStatus.REVOKED.value
+            row.credentials = None
+            row.status_detail = "disconnected by the business"
+            row.updated_at = self._deps.clock()
+        self._agents.invalidate(account_id)
+        return convert.connection(row)
+
+    async def test(self, account_id: str, connection_id: str, deadline: Deadline) -> CheckResult:
+        async with self._deps.db.read() as session:
+            row = await self._row(session, account_id, connection_id)
+        if row.status == ConnectionStatus.REVOKED.value:
+            return CheckResult(
+                ConnectionCheck(False, False, False, False, "the connection was disconnected"),
+                convert.connection(row),
+                timedelta(0),
+            )
+        started = time.perf_counter()
+        check = await provider_for(self._deps, row).check(deadline)
+        latency = timedelta(seconds=time.perf_counter() - started)
+        return CheckResult(check, await self.get(account_id, connection_id), latency)
+
+    async def list_calendars(
+        self, account_id: str, connection_id: str, size: int, token: str, deadline: Deadline
+    ) -> CalendarPage:
+        async with self._deps.db.read() as session:
+            row = await self._row(session, account_id, connection_id)
+        self._require_connected(row)
+        return await provider_for(self._deps, row).list_calendars(
+            page_size(size, default=100, maximum=250), token, deadline
+        )
+
+    async def list_event_types(
+        self, account_id: str, connection_id: str, deadline: Deadline
+    ) -> list[EventType]:
+        async with self._deps.db.read() as session:
+            row = await self._row(session, account_id, connection_id)
+            ours = (
+                await session.scalars(
+                    select(t.EventType)
+                    .where(
+                        t.EventType.connection_id == row.id, t.EventType.account_id == account_id
+                    )
+                    .order_by(t.EventType.created_at, t.EventType.id)
+                )
+            ).all()
+        return [convert.event_type(r) for r in ours]
+
+    async def create_event_type(
+        self,
+        account_id: str,
+        connection_id: str,
+        event_type: EventType,
+        *,
+        request_id: str = "",
+        deadline: Deadline | None = None,
+    ) -> EventType:
+        return await self._idempotency.once(
+            account_id,
+            request_id,
+            "CreateEventType",
+            {"connection": connection_id, "event_type": repr(event_type)},
+            deadline or Deadline.after(None),
+            lambda: self._create_event_type(account_id, connection_id, event_type),
+            lambda created: created.event_type_id,
+            lambda event_type_id: self._event_type(account_id, event_type_id),
+        )
+
+    async def _event_type(self, account_id: str, event_type_id: str) -> EventType:
+        async with self._deps.db.read() as session:
+            row = await session.scalar(
+                select(t.EventType).where(
+                    t.EventType.id == event_type_id, t.EventType.account_id == account_id
+                )
+            )
+        if row is None:
+            raise NotFound("event_type", event_type_id)
+        return convert.event_type(row)
+
+    async def _create_event_type(
+        self, account_id: str, connection_id: str, event_type: EventType
+    ) -> EventType:
+        minutes = event_type.duration.total_seconds() / 60
+        if not 5 <= minutes <= 480:
+            raise InvalidArgument("event_type.duration", "must be between 5 and 480 minutes")
+        if not event_type.title.strip():
+            raise InvalidArgument("event_type.title", "is required")
+        for name, value in (
+            ("event_type.buffer_before", event_type.buffer_before),
+            ("event_type.buffer_after", event_type.buffer_after),
+        ):
+            if not timedelta(0) <= value <= timedelta(hours=24):
+                raise InvalidArgument(name, "must be between 0 and 24 hours")
+        async with self._deps.db.write() as session:
+            conn = await self._row(session, account_id, connection_id)
+            if conn.provider not in (ProviderKind.BUILTIN.value, ProviderKind.GOOGLE.value):
+                raise OperationNotSupported(conn.provider, "CreateEventType")
+            row = t.EventType(
+                id=uuid4().hex,
+                account_id=account_id,
+                connection_id=conn.id,
+                title=event_type.title.strip(),
+                slug=event_type.slug or _slug(event_type.title),
+                duration_s=int(event_type.duration.total_seconds()),
+                buffer_before_s=int(event_type.buffer_before.total_seconds()),
+                buffer_after_s=int(event_type.buffer_after.total_seconds()),
+            )
+            session.add(row)
+        self._agents.invalidate(account_id)
+        return convert.event_type(row)
+
+    @staticmethod
+    def _require_connected(row: t.Connection) -> None:
+        if row.status != ConnectionStatus.CONNECTED.value:
+            raise CalendarNotConnected(
+                f"the {row.provider} connection is {row.status}",
+                connection_id=row.id,
+                provider=row.provider,
+                status=row.status,
+            )
+
+    # Busy blocks (built-in calendars only) ---------------------------------------------------
+
+    async def _builtin_calendar(
+        self, session: AsyncSession, account_id: str, connection_id: str, calendar_id: str
+    ) -> tuple[t.Connection, str]:
+        conn = await self._row(session, account_id, connection_id)
+        if conn.provider != ProviderKind.BUILTIN.value:
+            raise OperationNotSupported(conn.provider, "busy blocks")
+        calendar_id = calendar_id or conn.default_calendar_id
+        cal = await session.scalar(
+            select(t.BuiltinCalendar.id).where(
+                t.BuiltinCalendar.id == calendar_id, t.BuiltinCalendar.connection_id == conn.id
+            )
+        )
+        if cal is None:
+            raise NotFound("calendar", calendar_id)
+        return conn, calendar_id
+
+    async def create_busy_block(
+        self,
+        account_id: str,
+        block: BusyBlock,
+        *,
+        request_id: str = "",
+        deadline: Deadline | None = None,
+    ) -> BusyBlock:
+        return await self._idempotency.once(
+            account_id,
+            request_id,
+            "CreateBusyBlock",
+            {"block": repr(block)},
+            deadline or Deadline.after(None),
+            lambda: self._create_busy_block(account_id, block),
+            lambda created: created.busy_block_id,
+            lambda busy_block_id: self._busy_block(account_id, busy_block_id),
+        )
+
+    async def _busy_block(self, account_id: str, busy_block_id: str) -> BusyBlock:
+        async with self._deps.db.read() as session:
+            row = await session.scalar(
+                select(t.BusyBlock).where(
+                    t.BusyBlock.id == busy_block_id, t.BusyBlock.account_id == account_id
+                )
+            )
+        if row is None:
+            raise NotFound("busy_block", busy_block_id)
+        return convert.busy_block(row)
+
+    async def _create_busy_block(self, account_id: str, block: BusyBlock) -> BusyBlock:
+        if block.end <= block.start:
+            raise InvalidTimeRange("busy_block.end_time", "must be after start_time")
+        if block.end - block.start > timedelta(days=366):
+            raise InvalidTimeRange("busy_block.end_time", "a block may span at most 366 days")
+        async with self._deps.db.write() as session:
+            conn, calendar_id = await self._builtin_calendar(
+                session, account_id, block.connection_id, block.calendar_id
+            )
+            row = t.BusyBlock(
+                id=uuid4().hex,
+                account_id=account_id,
+                connection_id=conn.id,
+                calendar_id=calendar_id,
+                start_at=block.start,
+                end_at=block.end,
+                label=block.label[:200],
+            )
+            session.add(row)
+        return convert.busy_block(row)
+
+    async def list_busy_blocks(
+        self,
+        account_id: str,
+        connection_id: str,
+        calendar_id: str,
+        start: datetime,
+        end: datetime,
+        size: int,
+        token: str,
+    ) -> tuple[list[BusyBlock], str]:
+        limit = page_size(size, default=100, maximum=500)
+        offset = int(decode_token(token).get("o", 0))
+        async with self._deps.db.read() as session:
+            _, calendar_id = await self._builtin_calendar(
+                session, account_id, connection_id, calendar_id
+            )
+            rows = (
+                await session.scalars(
+                    select(t.BusyBlock)
+                    .where(
+                        t.BusyBlock.account_id == account_id,
+                        t.BusyBlock.calendar_id == calendar_id,
+                        t.BusyBlock.start_at < end,
+                        t.BusyBlock.end_at > start,
+                    )
+                    .order_by(t.BusyBlock.start_at, t.BusyBlock.id)
+                    .offset(offset)
+                    .limit(limit + 1)
+                )
+            ).all()
+        more = len(rows) > limit
+        return [convert.busy_block(r) for r in rows[:limit]], (
+            encode_token({"o": offset + limit}) if more else ""
+        )
+
+    async def delete_busy_block(self, account_id: str, busy_block_id: str) -> None:
+        if not busy_block_id:
+            raise InvalidArgument("busy_block_id", "is required")
+        async with self._deps.db.write() as session:
+            await session.execute(
+                delete(t.BusyBlock).where(
+                    t.BusyBlock.id == busy_block_id, t.BusyBlock.account_id == account_id
+                )
+            )
