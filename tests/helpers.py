@@ -1,0 +1,124 @@
+"""Test helpers: a controllable clock, a seeded tenant, request builders, error assertions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from gleam.calendar.v1 import calendar_service_pb2 as api
+from gleam.calendar.v1 import resources_pb2 as res
+from service.api.convert import ts
+from service.deadline import Deadline
+from service.model import AgentSettings, Availability, EventDefaults, Plan, Scope, Window
+from service.scheduling.accounts import create_account
+from service.scheduling.app import CalendarApp
+
+# Monday 2026-11-23 12:00 in New York: the suite's "now" unless a test moves the clock.
+NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+TZ = "America/New_York"
+# Tuesday 2026-11-24 in New York, 9:00 and later (UTC-5).
+TUESDAY_9AM = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    api_key: str
+    connection_id: str
+    calendar_id: str
+    event_type_id: str
+    agent_id: str
+
+    @property
+    def auth(self) -> tuple[tuple[str, str]]:
+        return (("authorization", f"Bearer {self.api_key}"),)
+
+
+def office_hours() -> Availability:
+    nine_to_five = (Window(9 * 60, 17 * 60),)
+    return Availability(time_zone=TZ, weekly_hours=(nine_to_five,) * 5 + ((), ()))
+
+
+async def make_tenant(
+    app: CalendarApp,
+    *,
+    plan: Plan = Plan.PROFESSIONAL,
+    scopes: frozenset[Scope] = frozenset(Scope),
+    agent_id: str = "agent-1",
+    defaults: EventDefaults | None = None,
+    availability: Availability | None = None,
+) -> Tenant:
+    account_id, key = await create_account(app.deps, f"acct-{uuid.uuid4().hex[:6]}", plan)
+    conn = await app.connections.connect_builtin(account_id, "Front desk", "Front desk")
+    types = await app.connections.list_event_types(
+        account_id, conn.connection_id, Deadline.after(10)
+    )
+    await app.agents.save_settings(
+        account_id,
+        AgentSettings(
+            agent_id=agent_id,
+            enabled=True,
+            connection_id=conn.connection_id,
+            scopes=scopes,
+            business_name="Acme Dental",
+            availability=availability or office_hours(),
+            event_defaults=defaults or EventDefaults(),
+        ),
+    )
+    return Tenant(
+        account_id,
+        key,
+        conn.connection_id,
+        conn.default_calendar_id,
+        types[0].event_type_id,
+        agent_id,
+    )
+
+
+def book_request(tenant: Tenant, start: datetime, **overrides: object) -> api.BookRequest:
+    fields: dict[str, object] = {
+        "agent_id": tenant.agent_id,
+        "event_type_id": tenant.event_type_id,
+        "start_time": ts(start),
+        "caller": res.Caller(name="Pat Caller", email="pat@example.com", phone="+15555550100"),
+        "call_id": "call-1",
+    }
+    fields.update(overrides)
+    return api.BookRequest(**fields)  # type: ignore[arg-type]
+
+
+def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None, "the error carries no google.rpc.Status"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("no ErrorInfo in the status details")
+
+
+def assert_error(
+    err: grpc.aio.AioRpcError, code: grpc.StatusCode, reason: str
+) -> error_details_pb2.ErrorInfo:
+    assert err.code() == code, (err.code(), err.details())
+    info = error_info(err)
+    assert info.reason == reason, (info.reason, err.details())
+    assert info.domain == "calendar.gleam.dev"
+    return info
