@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -19,6 +20,7 @@ from service.api.interceptors import (
 )
 from service.api.servicer import CalendarServicer
 from service.scheduling.app import CalendarApp
+from service.scheduling.maintenance import run_forever
 
 log = logging.getLogger("gleam.calendar.server")
 SERVICE_NAME = calendar_service_pb2.DESCRIPTOR.services_by_name["CalendarService"].full_name
@@ -71,6 +73,7 @@ async def serve(app: CalendarApp) -> None:
     if await app.deps.db.ping():
         await set_serving(health_servicer, True)
     print(f"gleam-calendar listening on {config.host}:{port}", flush=True)
+    upkeep = asyncio.create_task(run_forever(app.deps), name="maintenance")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,4 +82,7 @@ async def serve(app: CalendarApp) -> None:
     log.info("shutting down; grace period %.1f s", config.grace_period_seconds)
     await health_servicer.enter_graceful_shutdown()
     await server.stop(config.grace_period_seconds)
+    upkeep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await upkeep
     await app.close()

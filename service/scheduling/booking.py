@@ -379,6 +379,9 @@ class Booking:
                 title=title,
                 notes=cmd.notes,
                 call_id=cmd.call_id,
+                # The injected clock, so the reconciler's "older than a minute" is consistent.
+                created_at=self._deps.clock(),
+                updated_at=self._deps.clock(),
             )
             session.add(row)
             await session.flush()

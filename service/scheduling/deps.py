@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from service.config import Settings
 from service.store.crypto import CredentialCipher
 from service.store.db import Database
+
+if TYPE_CHECKING:
+    from service.providers.base import CalendarProvider
+    from service.store.tables import Connection
+
+    ProviderFactory = Callable[["Deps", Connection], CalendarProvider]
 
 
 def utc_now() -> datetime:
@@ -21,3 +28,5 @@ class Deps:
     db: Database
     cipher: CredentialCipher
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Replaces the registry's adapter choice (tests wrap providers to make them fail).
+    provider_factory: ProviderFactory | None = None

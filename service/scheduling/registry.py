@@ -11,6 +11,12 @@ from service.store import tables as t
 
 
 def provider_for(deps: Deps, row: t.Connection) -> CalendarProvider:
+    if deps.provider_factory is not None:
+        return deps.provider_factory(deps, row)
+    return default_provider(deps, row)
+
+
+def default_provider(deps: Deps, row: t.Connection) -> CalendarProvider:
     kind = ProviderKind(row.provider)
     if kind is ProviderKind.BUILTIN:
         return BuiltinProvider(deps.db, row.account_id, row.id)

@@ -1,0 +1,110 @@
+"""Background upkeep: settle PENDING appointments, erase old caller contact data.
+
+The reconciler makes "no lost booking" hold across crashes: an appointment left PENDING (the
+process died, or the provider's answer was unknown) is settled by asking the provider whether
+the event exists. Found: CONFIRMED. Not found: FAILED and its claim released, so the time is
+offered again. Both run on every replica; row updates are idempotent, so two replicas settling
+the same appointment agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from uuid import uuid4
+
+from sqlalchemy import delete, select, update
+
+from service.deadline import Deadline
+from service.errors import CalendarError
+from service.model import AppointmentStatus
+from service.scheduling.deps import Deps
+from service.scheduling.idempotency import Idempotency
+from service.scheduling.registry import provider_for
+from service.store import tables as t
+
+log = logging.getLogger("gleam.calendar.maintenance")
+
+BATCH = 100
+
+
+async def reconcile_pending(deps: Deps) -> dict[str, int]:
+    """Settles PENDING appointments older than ``reconcile_after_seconds``; returns counts."""
+    cutoff = deps.clock() - timedelta(seconds=deps.config.reconcile_after_seconds)
+    counts = {"confirmed": 0, "failed": 0, "unknown": 0}
+    async with deps.db.read() as session:
+        rows = (
+            await session.execute(
+                select(t.Appointment, t.Connection)
+                .join(t.Connection, t.Connection.id == t.Appointment.connection_id)
+                .where(
+                    t.Appointment.status == AppointmentStatus.PENDING.value,
+                    t.Appointment.created_at < cutoff,
+                )
+                .order_by(t.Appointment.created_at)
+                .limit(BATCH)
+            )
+        ).all()
+    for appointment, connection in rows:
+        try:
+            provider = provider_for(deps, connection)
+            ref = await provider.find_event(appointment.id, Deadline.after(10))
+        except CalendarError as error:
+            # The provider cannot answer now; try again next round.
+            log.warning("reconcile %s: provider did not answer (%s)", appointment.id, error.reason)
+            counts["unknown"] += 1
+            continue
+        async with deps.db.write() as session:
+            current = await session.get(t.Appointment, appointment.id)
+            if current is None or current.status != AppointmentStatus.PENDING.value:
+                continue  # settled meanwhile by the request itself or another replica
+            if ref is not None:
+                current.status = AppointmentStatus.CONFIRMED.value
+                current.provider_reference = ref.reference
+                counts["confirmed"] += 1
+            else:
+                current.status = AppointmentStatus.FAILED.value
+                await session.execute(
+                    delete(t.TimeClaim).where(t.TimeClaim.appointment_id == current.id)
+                )
+                await Idempotency.forget_resource(session, current.account_id, current.id)
+                counts["failed"] += 1
+            session.add(
+                t.AuditRecord(
+                    id=uuid4().hex,
+                    account_id=current.account_id,
+                    agent_id=current.agent_id,
+                    call_id=current.call_id,
+                    action="RECONCILE",
+                    appointment_id=current.id,
+                    detail={"status": current.status},
+                )
+            )
+    return counts
+
+
+async def erase_expired_contacts(deps: Deps) -> int:
+    """Erases caller contact data (email, phone, notes) ``retention_days`` after the end."""
+    now = deps.clock()
+    cutoff = now - timedelta(days=deps.config.retention_days)
+    async with deps.db.write() as session:
+        result = await session.execute(
+            update(t.Appointment)
+            .where(t.Appointment.end_at < cutoff, t.Appointment.contact_erased_at.is_(None))
+            .values(caller_email="", caller_phone="", notes="", contact_erased_at=now)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def run_forever(deps: Deps) -> None:
+    """The loop started next to the gRPC server."""
+    while True:
+        try:
+            settled = await reconcile_pending(deps)
+            erased = await erase_expired_contacts(deps)
+            if settled["confirmed"] or settled["failed"] or erased:
+                log.info("maintenance: settled %s, erased contact data of %d", settled, erased)
+        except Exception:
+            log.exception("maintenance round failed")
+        await asyncio.sleep(deps.config.reconcile_interval_seconds)
