@@ -191,3 +191,94 @@ async def test_a_refused_booking_frees_its_request_id(server: Server, tenant: Te
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await server.stub.Book(retry, metadata=tenant.auth)
         assert_error(caught.value, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
+
+
+async def test_reschedule_may_overlap_its_own_buffered_time(
+    server: Server, app: CalendarApp
+) -> None:
+    tenant = await make_tenant(
+        app,
+        defaults=EventDefaults(
+            buffer_before=timedelta(minutes=15), buffer_after=timedelta(minutes=15)
+        ),
+    )
+    ten = TUESDAY_9AM + timedelta(hours=1)
+    booked = await server.stub.Book(book_request(tenant, ten), metadata=tenant.auth)
+    moved = await server.stub.Reschedule(
+        api.RescheduleRequest(
+            appointment_id=booked.appointment.appointment_id,
+            agent_id=tenant.agent_id,
+            start_time=ts(ten + timedelta(minutes=30)),
+            request_id="8a9b0c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d",
+        ),
+        metadata=tenant.auth,
+    )
+    assert moved.appointment.start_time == ts(ten + timedelta(minutes=30))
+    async with app.deps.db.read() as session:
+        claims = (await session.execute(select(t.TimeClaim.start_at, t.TimeClaim.end_at))).all()
+    assert [(a, b) for a, b in claims] == [
+        (ten + timedelta(minutes=15), ten + timedelta(minutes=75))
+    ]
+    # Replaying the reschedule returns the moved appointment and moves nothing.
+    again = await server.stub.Reschedule(
+        api.RescheduleRequest(
+            appointment_id=booked.appointment.appointment_id,
+            agent_id=tenant.agent_id,
+            start_time=ts(ten + timedelta(minutes=30)),
+            request_id="8a9b0c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d",
+        ),
+        metadata=tenant.auth,
+    )
+    assert again.appointment.update_time == moved.appointment.update_time
+
+
+async def test_reschedule_into_a_taken_time_keeps_the_old_one(
+    server: Server, app: CalendarApp, tenant: Tenant
+) -> None:
+    mine = await server.stub.Book(book_request(tenant, TUESDAY_9AM), metadata=tenant.auth)
+    await server.stub.Book(
+        book_request(tenant, TUESDAY_9AM + timedelta(hours=2), caller=res.Caller(name="Other")),
+        metadata=tenant.auth,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await server.stub.Reschedule(
+            api.RescheduleRequest(
+                appointment_id=mine.appointment.appointment_id,
+                agent_id=tenant.agent_id,
+                start_time=ts(TUESDAY_9AM + timedelta(hours=2)),
+            ),
+            metadata=tenant.auth,
+        )
+    assert_error(caught.value, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
+    got = await server.stub.GetAppointment(
+        api.GetAppointmentRequest(appointment_id=mine.appointment.appointment_id),
+        metadata=tenant.auth,
+    )
+    assert got.appointment.start_time == ts(TUESDAY_9AM)
+    async with app.deps.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(t.TimeClaim)) == 2
+
+
+async def test_list_appointments_pages_in_start_order(server: Server, tenant: Tenant) -> None:
+    for hours in (3, 0, 1, 5, 2):
+        await server.stub.Book(
+            book_request(tenant, TUESDAY_9AM + timedelta(hours=hours)), metadata=tenant.auth
+        )
+    seen, token = [], ""
+    while True:
+        page = await server.stub.ListAppointments(
+            api.ListAppointmentsRequest(agent_id=tenant.agent_id, page_size=2, page_token=token),
+            metadata=tenant.auth,
+        )
+        assert len(page.appointments) <= 2
+        seen += [a.start_time.ToDatetime().hour for a in page.appointments]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [14, 15, 16, 17, 19]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await server.stub.ListAppointments(
+            api.ListAppointmentsRequest(page_size=-1), metadata=tenant.auth
+        )
+    info = assert_error(caught.value, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert info.metadata["field"] == "page_size"

@@ -274,3 +274,31 @@ async def test_daily_cap_limits_bookings_per_day(
         )
     info = assert_error(caught.value, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
     assert info.metadata["alternatives"].startswith("2026-11-25T14:00:00")
+
+
+class _Crash(Exception):
+    """Stands for the process dying right after the provider said yes."""
+
+
+async def test_crash_after_provider_success_is_confirmed_by_the_reconciler(
+    server: Server, app: CalendarApp, tenant: Tenant, clock: Clock
+) -> None:
+    def factory(deps: Deps, row: t.Connection) -> CalendarProvider:
+        inner = default_provider(deps, row)
+
+        class CrashAfterCreate(Wrapped):
+            async def create_event(self, request: EventRequest, deadline: Deadline) -> EventRef:
+                await inner.create_event(request, deadline)
+                raise _Crash
+
+        return CrashAfterCreate(inner, {})  # type: ignore[return-value]
+
+    app.deps.provider_factory = factory
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await server.stub.Book(book_request(tenant, TUESDAY_9AM), metadata=tenant.auth)
+    assert_error(caught.value, grpc.StatusCode.INTERNAL, "INTERNAL")
+    assert await _counts(app) == (["PENDING"], 1)
+    app.deps.provider_factory = None
+    clock.advance(timedelta(minutes=2))
+    assert await reconcile_pending(app.deps) == {"confirmed": 1, "failed": 0, "unknown": 0}
+    assert await _counts(app) == (["CONFIRMED"], 1)
