@@ -124,7 +124,9 @@ def candidate_starts(plan: SlotPlan, first: int, last: int) -> list[int]:
         return []
     zone, duration, step = plan.zone, plan.duration, plan.step
     starts: list[int] = []
-    for day in dates_between(local_date(zone, first), local_date(zone, last) + _ONE_DAY):
+    for day in dates_between(
+        local_date(zone, first) - _TWO_DAYS, local_date(zone, last) + _ONE_DAY
+    ):
         for window_start, window_end in window_spans(plan.rules, zone, day):
             highest = min(window_end - duration, last)
             lowest = window_start
