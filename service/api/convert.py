@@ -100,6 +100,9 @@ def dur(value: timedelta) -> duration_pb2.Duration:
 def from_dur(message: duration_pb2.Duration, field: str) -> timedelta:
     if message.seconds < 0 or message.nanos < 0:
         raise InvalidArgument(field, "must not be negative")
+    if message.nanos:
+        # The slot engine works in whole seconds; a fraction is a client bug, not a rounding.
+        raise InvalidArgument(field, "must be a whole number of seconds")
     return message.ToTimedelta()
 
 
