@@ -482,7 +482,9 @@ async def test_creations_are_idempotent_by_request_id(server: Server, tenant: Te
     assert_error(caught.value, grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED")
 
 
-async def test_fractional_durations_are_invalid_not_internal(server: Server, tenant: Tenant) -> None:
+async def test_fractional_durations_are_invalid_not_internal(
+    server: Server, tenant: Tenant
+) -> None:
     update = res.AgentCalendarSettings(agent_id=tenant.agent_id)
     update.event_defaults.buffer_after.CopyFrom(duration_pb2.Duration(seconds=60, nanos=5))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
