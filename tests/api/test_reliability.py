@@ -23,42 +23,9 @@ from service.scheduling.registry import default_provider
 from service.store import tables as t
 from tests.conftest import Server
 from tests.helpers import TUESDAY_9AM, Clock, Tenant, assert_error, book_request
+from tests.scripted import Wrapped, script_provider
 
 TUESDAY = {"year": 2026, "month": 11, "day": 24}
-
-
-class Wrapped:
-    """The real built-in provider with scripted misbehaviour on the calls under test."""
-
-    def __init__(self, inner: CalendarProvider, script: dict[str, object]) -> None:
-        self._inner = inner
-        self._script = script
-        self.kind = inner.kind
-        self.availability_shape = inner.availability_shape
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
-
-    async def create_event(self, request: EventRequest, deadline: Deadline) -> EventRef:
-        delay = self._script.get("delay")
-        if isinstance(delay, float):
-            await asyncio.sleep(delay)
-        error = self._script.get("create_error")
-        if isinstance(error, Exception):
-            raise error
-        return await self._inner.create_event(request, deadline)
-
-    async def find_event(self, appointment_id: str, deadline: Deadline) -> EventRef | None:
-        if self._script.get("find") == "missing":
-            return None
-        return await self._inner.find_event(appointment_id, deadline)
-
-
-def script_provider(app: CalendarApp, script: dict[str, object]) -> None:
-    def factory(deps: Deps, row: t.Connection) -> CalendarProvider:
-        return Wrapped(default_provider(deps, row), script)  # type: ignore[return-value]
-
-    app.deps.provider_factory = factory
 
 
 async def _counts(app: CalendarApp) -> tuple[list[str], int]:
