@@ -34,7 +34,7 @@ index), `engine` (candidates and filters), `offers` (which slots to read out), `
 times and spoken labels), `zones` (zone lookup and exact epoch arithmetic).
 """
 
-from .engine import compute_slots
+from .engine import compute_slots, filter_offered_starts
 from .offers import LOOKAHEAD_DAYS, first_available, nearest, spread
 from .render import to_local, voice_label
 from .results import Slot, SlotRejection, SlotResult
@@ -50,6 +50,7 @@ __all__ = [
     "SlotResult",
     "SlotRules",
     "compute_slots",
+    "filter_offered_starts",
     "first_available",
     "nearest",
     "spread",

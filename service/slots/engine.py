@@ -61,7 +61,14 @@ from .zones import (
     wall_to_epoch,
 )
 
-__all__ = ["SlotPlan", "candidate_starts", "compute_slots", "select_starts", "to_slots"]
+__all__ = [
+    "SlotPlan",
+    "candidate_starts",
+    "compute_slots",
+    "filter_offered_starts",
+    "select_starts",
+    "to_slots",
+]
 
 _NO_DAY_COUNTS: Mapping[date, int] = MappingProxyType({})
 _MICROS_PER_SECOND = 1_000_000
@@ -202,6 +209,44 @@ def compute_slots(
     first = ceil_seconds(micros(range_start))
     last = floor_seconds(micros(range_end)) - plan.duration
     starts = candidate_starts(plan, first, last)
+    if not starts:
+        return SlotResult((), 0, MappingProxyType(dict.fromkeys(SlotRejection, 0)))
+    free, rejected = select_starts(plan, starts, BusyIndex.build(busy), day_counts)
+    return SlotResult(to_slots(free, plan.duration), len(starts), MappingProxyType(rejected))
+
+
+def filter_offered_starts(
+    rules: SlotRules,
+    offered: Sequence[datetime],
+    *,
+    range_start: datetime,
+    range_end: datetime,
+    now: datetime,
+    busy: Sequence[Interval] = (),
+    day_counts: Mapping[date, int] = _NO_DAY_COUNTS,
+) -> SlotResult:
+    """Rule 5 applied to starts a slot-based provider offers, instead of our own grid.
+
+    Cal.com and Calendly compute starts from their own event-type rules, which stay
+    authoritative; an offered start becomes a candidate only if [s, s + duration) lies inside one
+    of the agent's windows (rules 2 and 3) and inside the range. Then the same filters as for our
+    own candidates apply: notice, advance, busy time (our own pending claims), daily cap.
+    """
+    require_aware(range_start, "range_start")
+    require_aware(range_end, "range_end")
+    plan = SlotPlan.build(rules, now)
+    first = ceil_seconds(micros(range_start))
+    last = floor_seconds(micros(range_end)) - plan.duration
+    wanted = sorted({ceil_seconds(micros(s)) for s in offered})
+    wanted = [s for s in wanted if first <= s <= last]
+    if not wanted:
+        return SlotResult((), 0, MappingProxyType(dict.fromkeys(SlotRejection, 0)))
+    spans: list[tuple[int, int]] = []
+    for day in dates_between(
+        local_date(plan.zone, wanted[0]) - _TWO_DAYS, local_date(plan.zone, wanted[-1]) + _ONE_DAY
+    ):
+        spans.extend(window_spans(rules, plan.zone, day))
+    starts = [s for s in wanted if any(ws <= s and s + plan.duration <= we for ws, we in spans)]
     if not starts:
         return SlotResult((), 0, MappingProxyType(dict.fromkeys(SlotRejection, 0)))
     free, rejected = select_starts(plan, starts, BusyIndex.build(busy), day_counts)
