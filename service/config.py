@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         90, description="Days after an appointment ends before caller contact data is erased."
     )
     max_range_days: int = Field(62, description="Longest ListSlots range accepted.")
+    provider_timeout_seconds: float = Field(
+        8.0, description="Upper bound on one provider HTTP call (the RPC deadline may be shorter)."
+    )
+    calcom_api_url: str = Field("https://api.cal.com", description="Cal.com API v2 base URL.")
+    calendly_api_url: str = Field(
+        "https://api.calendly.com", description="Calendly API v2 base URL."
+    )
+    calendly_auth_url: str = Field(
+        "https://auth.calendly.com", description="Calendly OAuth base URL (token refresh)."
+    )
 
     @cached_property
     def sqlalchemy_url(self) -> str:

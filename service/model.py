@@ -79,6 +79,8 @@ class EventType:
     buffer_before: timedelta = timedelta(0)
     buffer_after: timedelta = timedelta(0)
     active: bool = True
+    # The provider's own id or URI (Cal.com id, Calendly URI); empty for ours.
+    provider_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)

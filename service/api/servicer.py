@@ -13,6 +13,7 @@ from gleam.calendar.v1 import resources_pb2 as res
 from service.api import convert
 from service.api.interceptors import current_deadline, current_principal
 from service.errors import FailedPrecondition, InvalidArgument
+from service.model import ProviderKind
 from service.scheduling.app import CalendarApp
 from service.scheduling.appointments import list_appointments
 from service.scheduling.availability import SlotQuery
@@ -67,14 +68,23 @@ class CalendarServicer(api_grpc.CalendarServiceServicer):
                 "give exactly one of calcom, calendly, "
                 "google_authorization_code, google_service_account or builtin",
             )
+        if which in ("calcom", "calendly"):
+            kind, secret = (
+                (ProviderKind.CALCOM, request.calcom.api_key)
+                if which == "calcom"
+                else (ProviderKind.CALENDLY, request.calendly.access_token)
+            )
+            conn = await self._app.connections.connect_external(
+                _account(),
+                kind,
+                secret,
+                request.display_name,
+                request_id=request.request_id,
+                deadline=current_deadline(),
+            )
+            return api.ConnectResponse(connection=convert.connection(conn))
         if which != "builtin":
-            names = {
-                "calcom": "CALCOM",
-                "calendly": "CALENDLY",
-                "google_authorization_code": "GOOGLE",
-                "google_service_account": "GOOGLE",
-            }
-            raise _not_configured(names[which])
+            raise _not_configured("GOOGLE")
         conn = await self._app.connections.connect_builtin(
             _account(),
             request.display_name,

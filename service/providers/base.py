@@ -8,10 +8,14 @@ we intersect them with the agent's windows. ``availability_shape`` says which on
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+import httpx
+
+from service.config import Settings
 from service.deadline import Deadline
 from service.model import Caller, EventType, ProviderKind
 from service.slots import Interval
@@ -47,6 +51,43 @@ class ConnectionCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectedAccount:
+    """What a provider says about fresh credentials: whose they are, what they may do."""
+
+    external_account: str
+    default_calendar_id: str = ""
+    granted_scopes: tuple[str, ...] = ()
+    # Non-secret facts the adapter needs later (user URI, organisation, username).
+    provider_state: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderAuthError(Exception):
+    """The provider refused the credentials (401/403 on auth, invalid_grant).
+
+    Adapters raise it; the registry's guard turns it into NEEDS_REAUTH plus
+    CALENDAR_NOT_CONNECTED for stored connections, and Connect into CREDENTIALS_REJECTED.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything an adapter is built from: no globals, so tests point it at an emulator."""
+
+    http: httpx.AsyncClient
+    config: Settings
+    credentials: str
+    state: Mapping[str, Any]
+    connection_id: str
+
+
+AdapterFactory = Callable[[ProviderContext], "CalendarProvider"]
+
+
+@dataclass(frozen=True, slots=True)
 class EventRequest:
     """What a provider needs to create one appointment's event; nothing more (privacy)."""
 
@@ -72,6 +113,10 @@ class EventRef:
 class CalendarProvider(Protocol):
     kind: ProviderKind
     availability_shape: AvailabilityShape
+
+    async def identify(self, deadline: Deadline) -> ConnectedAccount:
+        """Checks the credentials live and says whose they are (Connect)."""
+        ...
 
     async def check(self, deadline: Deadline) -> ConnectionCheck: ...
 

@@ -17,6 +17,7 @@ from service.providers.base import (
     AvailabilityShape,
     CalendarInfo,
     CalendarPage,
+    ConnectedAccount,
     ConnectionCheck,
     EventRef,
     EventRequest,
@@ -39,6 +40,9 @@ class BuiltinProvider:
         self._db = db
         self._account_id = account_id
         self._connection_id = connection_id
+
+    async def identify(self, deadline: Deadline) -> ConnectedAccount:
+        return ConnectedAccount(external_account="")
 
     async def check(self, deadline: Deadline) -> ConnectionCheck:
         ok = await self._db.ping()

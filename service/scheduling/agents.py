@@ -25,7 +25,7 @@ from service.model import AgentSettings, Connection, ConnectionStatus, EventType
 from service.providers.base import CalendarProvider
 from service.scheduling import convert
 from service.scheduling.deps import Deps
-from service.scheduling.registry import provider_for
+from service.scheduling.registry import Guarded, provider_for
 from service.scheduling.settings_codec import from_document, to_document
 from service.scheduling.validation import validate_settings
 from service.store import tables as t
@@ -145,6 +145,8 @@ class AgentDirectory:
             connection = convert.connection(conn_row)
             if connection.status is ConnectionStatus.CONNECTED:
                 provider = provider_for(self._deps, conn_row)
+                if isinstance(provider, Guarded):
+                    provider.on_reauth = self.invalidate
         return AgentContext(account_id, settings, connection, types, provider)
 
     async def get_settings(self, account_id: str, agent_id: str) -> AgentSettings:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from service.config import Settings
 from service.scheduling.accounts import Authenticator
 from service.scheduling.agents import AgentDirectory
@@ -30,6 +32,11 @@ class CalendarApp:
             config=config,
             db=db or Database(config.sqlalchemy_url, pool_size=config.database_pool_size),
             cipher=CredentialCipher.from_config(config.encryption_keys, config.key_file),
+            http=httpx.AsyncClient(
+                timeout=config.provider_timeout_seconds,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                headers={"user-agent": "gleam-calendar/0.1"},
+            ),
         )
         agents = AgentDirectory(deps)
         availability = AvailabilityService(deps, agents)
@@ -43,4 +50,5 @@ class CalendarApp:
         )
 
     async def close(self) -> None:
+        await self.deps.http.aclose()
         await self.deps.db.dispose()

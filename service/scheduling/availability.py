@@ -30,6 +30,7 @@ from service.slots import (
     SlotResult,
     SlotRules,
     compute_slots,
+    filter_offered_starts,
     first_available,
     nearest,
     spread,
@@ -40,6 +41,7 @@ ALTERNATIVES = 3
 MAX_RESULTS = 500
 # How far past an empty range we look for "the next date that has times".
 LOOKAHEAD = timedelta(days=62)
+SLOT_PROVIDER_LOOKAHEAD = timedelta(days=14)
 
 
 class NoAvailability(enum.Enum):
@@ -185,14 +187,29 @@ class AvailabilityService:
         deadline: Deadline,
         *,
         ignore: tuple[Interval, ...] = (),
+        event_type: EventType | None = None,
     ) -> tuple[SlotResult, tuple[Interval, ...]]:
-        if provider.availability_shape is not AvailabilityShape.BUSY:
-            raise NotImplementedError("slot-based providers arrive with their adapters")
+        now = self._deps.clock()
+        counts = await self.day_counts(ctx, rules, start, end)
+        if provider.availability_shape is AvailabilityShape.SLOTS:
+            assert event_type is not None, "slot-based providers answer per event type"
+            offered = await provider.open_starts(event_type, start, end, deadline)
+            pad = rules.buffer_before + rules.buffer_after + rules.duration
+            claims = await self._claims(ctx, start - pad, end + pad)
+            busy = tuple(b for b in claims if b not in ignore)
+            result = filter_offered_starts(
+                rules,
+                offered,
+                range_start=start,
+                range_end=end,
+                now=now,
+                busy=busy,
+                day_counts=counts,
+            )
+            return result, busy
         busy = await self.busy(ctx, provider, rules, start, end, deadline)
         if ignore:
             busy = tuple(b for b in busy if b not in ignore)
-        counts = await self.day_counts(ctx, rules, start, end)
-        now = self._deps.clock()
         return compute_slots(
             rules, range_start=start, range_end=end, now=now, busy=busy, day_counts=counts
         ), busy
@@ -207,9 +224,23 @@ class AvailabilityService:
         deadline: Deadline,
         *,
         ignore: tuple[Interval, ...] = (),
+        event_type: EventType | None = None,
     ) -> tuple[Slot, ...]:
         now = self._deps.clock()
         after = max(after, now)
+        if provider.availability_shape is AvailabilityShape.SLOTS:
+            # Each look-ahead costs provider calls: a shorter horizon, one request.
+            result, _ = await self.compute(
+                ctx,
+                provider,
+                rules,
+                after,
+                after + SLOT_PROVIDER_LOOKAHEAD,
+                deadline,
+                ignore=ignore,
+                event_type=event_type,
+            )
+            return result.slots[:k]
         horizon = after + LOOKAHEAD
         busy = await self.busy(ctx, provider, rules, after, horizon, deadline)
         if ignore:
@@ -251,7 +282,9 @@ class AvailabilityService:
         caller_tz = query.caller_time_zone or business_tz
         start, end = self._range(query, business_tz)
         rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
-        result, _ = await self.compute(ctx, provider, rules, start, end, deadline)
+        result, _ = await self.compute(
+            ctx, provider, rules, start, end, deadline, event_type=event_type
+        )
         slots = result.slots
         answer = SlotsAnswer(slots=(), time_zone=business_tz, caller_time_zone=caller_tz)
         requested_available = False
@@ -262,7 +295,13 @@ class AvailabilityService:
                 alternatives = nearest(
                     slots, query.requested, ALTERNATIVES
                 ) or await self.next_open(
-                    ctx, provider, rules, query.requested, ALTERNATIVES, deadline
+                    ctx,
+                    provider,
+                    rules,
+                    query.requested,
+                    ALTERNATIVES,
+                    deadline,
+                    event_type=event_type,
                 )
         limit = min(query.max_results or MAX_RESULTS, MAX_RESULTS)
         if query.local_date is not None and query.max_results and len(slots) > limit:
@@ -273,7 +312,9 @@ class AvailabilityService:
         next_date = None
         if not slots:
             reason = _why_empty(result, end, self._deps.clock())
-            upcoming = await self.next_open(ctx, provider, rules, end, 1, deadline)
+            upcoming = await self.next_open(
+                ctx, provider, rules, end, 1, deadline, event_type=event_type
+            )
             if upcoming:
                 next_date = upcoming[0].start.astimezone(zone(business_tz)).date()
         return SlotsAnswer(

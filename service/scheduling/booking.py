@@ -112,15 +112,25 @@ class Booking:
         start: datetime,
         deadline: Deadline,
         *,
+        event_type: EventType,
         ignore: tuple[Interval, ...] = (),
     ) -> None:
         """Raises SLOT_UNAVAILABLE (with the nearest alternatives) unless start is bookable now."""
         result, _ = await self._availability.compute(
-            ctx, provider, rules, start, start + rules.duration, deadline, ignore=ignore
+            ctx,
+            provider,
+            rules,
+            start,
+            start + rules.duration,
+            deadline,
+            ignore=ignore,
+            event_type=event_type,
         )
         if any(s.start == start for s in result.slots):
             return
-        raise await self._unavailable(ctx, provider, rules, start, deadline, ignore=ignore)
+        raise await self._unavailable(
+            ctx, provider, rules, start, deadline, ignore=ignore, event_type=event_type
+        )
 
     async def _unavailable(
         self,
@@ -130,18 +140,33 @@ class Booking:
         start: datetime,
         deadline: Deadline,
         *,
+        event_type: EventType,
         ignore: tuple[Interval, ...] = (),
     ) -> CalendarError:
         tz = zone(rules.time_zone)
         local_day = start.astimezone(tz).date()
         day_start = datetime.combine(local_day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
         day, _ = await self._availability.compute(
-            ctx, provider, rules, day_start, day_start + timedelta(days=1), deadline, ignore=ignore
+            ctx,
+            provider,
+            rules,
+            day_start,
+            day_start + timedelta(days=1),
+            deadline,
+            ignore=ignore,
+            event_type=event_type,
         )
         alternatives = nearest(day.slots, start, ALTERNATIVES)
         if not alternatives:
             alternatives = await self._availability.next_open(
-                ctx, provider, rules, start, ALTERNATIVES, deadline, ignore=ignore
+                ctx,
+                provider,
+                rules,
+                start,
+                ALTERNATIVES,
+                deadline,
+                ignore=ignore,
+                event_type=event_type,
             )
         if not alternatives:
             return NoAvailableTimes(start)
@@ -281,7 +306,7 @@ class Booking:
     ) -> Appointment:
         start = cmd.start.astimezone(UTC)
         end = start + rules.duration
-        await self._ensure_bookable(ctx, provider, rules, start, deadline)
+        await self._ensure_bookable(ctx, provider, rules, start, deadline, event_type=event_type)
         assert ctx.connection is not None
         appointment_id = uuid4().hex
         padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
@@ -306,7 +331,9 @@ class Booking:
                 rules.time_zone,
             )
         except _ClaimRefused:
-            raise await self._unavailable(ctx, provider, rules, start, deadline) from None
+            raise await self._unavailable(
+                ctx, provider, rules, start, deadline, event_type=event_type
+            ) from None
         request = EventRequest(
             appointment_id=appointment_id,
             calendar_id=ctx.calendar_id,
@@ -455,13 +482,15 @@ class Booking:
             Interval(current.start - rules.buffer_before, current.end + rules.buffer_after),
             Interval(current.start, current.end),
         )
-        await self._ensure_bookable(ctx, provider, rules, start, deadline, ignore=own)
+        await self._ensure_bookable(
+            ctx, provider, rules, start, deadline, event_type=event_type, ignore=own
+        )
         padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
         try:
             new_claim = await self._claim_move(ctx, current.appointment_id, padded)
         except _ClaimRefused:
             raise await self._unavailable(
-                ctx, provider, rules, start, deadline, ignore=own
+                ctx, provider, rules, start, deadline, event_type=event_type, ignore=own
             ) from None
         request = EventRequest(
             appointment_id=current.appointment_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -14,19 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.deadline import Deadline
 from service.errors import (
     CalendarNotConnected,
+    CredentialsRejected,
     InvalidArgument,
     InvalidTimeRange,
     NotFound,
     OperationNotSupported,
 )
 from service.model import BusyBlock, Connection, ConnectionStatus, EventType, ProviderKind
-from service.providers.base import CalendarPage, ConnectionCheck
+from service.providers.base import CalendarPage, ConnectionCheck, ProviderAuthError
 from service.scheduling import convert
 from service.scheduling.agents import AgentDirectory
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
 from service.scheduling.paging import decode_token, encode_token, page_size
-from service.scheduling.registry import provider_for
+from service.scheduling.registry import adapter, provider_for
 from service.store import tables as t
 
 
@@ -119,6 +121,107 @@ class Connections:
             )
         return convert.connection(row)
 
+    async def connect_external(
+        self,
+        account_id: str,
+        kind: ProviderKind,
+        secret: str,
+        display_name: str,
+        *,
+        request_id: str = "",
+        deadline: Deadline | None = None,
+    ) -> Connection:
+        """Checks the credentials live, then stores them encrypted with the provider's facts."""
+        field = {
+            ProviderKind.CALCOM: "calcom.api_key",
+            ProviderKind.CALENDLY: "calendly.access_token",
+        }
+        if not secret.strip():
+            raise InvalidArgument(field.get(kind, "credentials"), "is required")
+        budget = deadline or Deadline.after(None)
+        return await self._idempotency.once(
+            account_id,
+            request_id,
+            "Connect",
+            # A digest, not the secret: idempotency records are not encrypted.
+            {"provider": kind.value, "secret": hashlib.sha256(secret.encode()).hexdigest()},
+            budget,
+            lambda: self._connect_external(account_id, kind, secret.strip(), display_name, budget),
+            lambda conn: conn.connection_id,
+            lambda connection_id: self.get(account_id, connection_id),
+        )
+
+    async def _connect_external(
+        self,
+        account_id: str,
+        kind: ProviderKind,
+        secret: str,
+        display_name: str,
+        deadline: Deadline,
+    ) -> Connection:
+        connection_id = uuid4().hex
+        provider = adapter(self._deps, kind, connection_id, secret, {})
+        try:
+            account = await provider.identify(deadline)
+            types = await provider.list_event_types(deadline)
+        except ProviderAuthError as error:
+            raise CredentialsRejected(kind.value, error.detail) from error
+        async with self._deps.db.write() as session:
+            row = t.Connection(
+                id=connection_id,
+                account_id=account_id,
+                provider=kind.value,
+                status=ConnectionStatus.CONNECTED.value,
+                display_name=display_name or kind.value.title(),
+                external_account=account.external_account,
+                default_calendar_id=account.default_calendar_id,
+                granted_scopes=list(account.granted_scopes),
+                credentials=self._deps.cipher.encrypt(secret, context=connection_id),
+                provider_state=dict(account.provider_state),
+                created_at=self._deps.clock(),
+                updated_at=self._deps.clock(),
+            )
+            session.add(row)
+            await session.flush()
+            await self._store_event_types(session, row, types)
+        return convert.connection(row)
+
+    async def _store_event_types(
+        self, session: AsyncSession, conn: t.Connection, types: tuple[EventType, ...]
+    ) -> None:
+        """Mirrors the provider's event types into ours, keyed by the provider's reference, so
+        agent settings can name them and bookings know their durations."""
+        existing = {
+            r.provider_ref: r
+            for r in await session.scalars(
+                select(t.EventType).where(t.EventType.connection_id == conn.id)
+            )
+        }
+        seen = set()
+        for et in types:
+            seen.add(et.provider_ref)
+            row = existing.get(et.provider_ref)
+            if row is None:
+                session.add(
+                    t.EventType(
+                        id=uuid4().hex,
+                        account_id=conn.account_id,
+                        connection_id=conn.id,
+                        title=et.title[:200],
+                        slug=et.slug[:200],
+                        duration_s=int(et.duration.total_seconds()),
+                        provider_ref=et.provider_ref,
+                        active=et.active,
+                    )
+                )
+            else:
+                row.title, row.slug = et.title[:200], et.slug[:200]
+                row.duration_s = int(et.duration.total_seconds())
+                row.active = et.active
+        for ref, row in existing.items():
+            if ref not in seen:
+                row.active = False  # gone at the provider; kept for old appointments
+
     async def list_connections(
         self, account_id: str, size: int, token: str
     ) -> tuple[list[Connection], str]:
@@ -163,7 +266,12 @@ class Connections:
                 timedelta(0),
             )
         started = time.perf_counter()
-        check = await provider_for(self._deps, row).check(deadline)
+        try:
+            check = await provider_for(self._deps, row).check(deadline)
+        except CalendarNotConnected as error:
+            # "Test the integration" answers, it does not fail: the status says what to do.
+            self._agents.invalidate(account_id)
+            check = ConnectionCheck(False, False, False, False, error.message)
         latency = timedelta(seconds=time.perf_counter() - started)
         return CheckResult(check, await self.get(account_id, connection_id), latency)
 
@@ -182,11 +290,22 @@ class Connections:
     ) -> list[EventType]:
         async with self._deps.db.read() as session:
             row = await self._row(session, account_id, connection_id)
+        if row.provider in (ProviderKind.CALCOM.value, ProviderKind.CALENDLY.value):
+            # The provider owns these: refresh our mirror from it.
+            self._require_connected(row)
+            types = await provider_for(self._deps, row).list_event_types(deadline)
+            async with self._deps.db.write() as session:
+                fresh = await self._row(session, account_id, connection_id)
+                await self._store_event_types(session, fresh, types)
+            self._agents.invalidate(account_id)
+        async with self._deps.db.read() as session:
             ours = (
                 await session.scalars(
                     select(t.EventType)
                     .where(
-                        t.EventType.connection_id == row.id, t.EventType.account_id == account_id
+                        t.EventType.connection_id == row.id,
+                        t.EventType.account_id == account_id,
+                        t.EventType.active.is_(True),
                     )
                     .order_by(t.EventType.created_at, t.EventType.id)
                 )

@@ -43,6 +43,7 @@ def event_type(row: t.EventType) -> EventType:
         buffer_before=timedelta(seconds=row.buffer_before_s),
         buffer_after=timedelta(seconds=row.buffer_after_s),
         active=row.active,
+        provider_ref=row.provider_ref,
     )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import httpx
+
 from service.config import Settings
 from service.store.crypto import CredentialCipher
 from service.store.db import Database
@@ -27,6 +29,8 @@ class Deps:
     config: Settings
     db: Database
     cipher: CredentialCipher
+    # One pooled client for every provider call; adapters set per-request timeouts.
+    http: httpx.AsyncClient
     clock: Callable[[], datetime] = field(default=utc_now)
     # Replaces the registry's adapter choice (tests wrap providers to make them fail).
     provider_factory: ProviderFactory | None = None

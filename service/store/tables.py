@@ -119,6 +119,7 @@ class BusyBlock(Base):
 
 class EventType(Base):
     __tablename__ = "event_types"
+    __table_args__ = (Index("ix_event_types_connection_ref", "connection_id", "provider_ref"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), index=True)
@@ -128,6 +129,7 @@ class EventType(Base):
     buffer_before_s: Mapped[int] = mapped_column(Integer, default=0)
     buffer_after_s: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    provider_ref: Mapped[str] = mapped_column(String(1024), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
