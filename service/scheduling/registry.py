@@ -35,7 +35,17 @@ from service.store import tables as t
 
 T = TypeVar("T")
 
-ADAPTERS: dict[ProviderKind, AdapterFactory] = {}
+
+def _adapters() -> dict[ProviderKind, AdapterFactory]:
+    """Every external adapter this server ships, by provider."""
+    adapters: dict[ProviderKind, AdapterFactory] = {}
+    # Cal.com adapter: registered here.
+    # Calendly adapter: registered here.
+    # Google adapter: registered here.
+    return adapters
+
+
+ADAPTERS: dict[ProviderKind, AdapterFactory] = _adapters()
 
 
 def not_configured(kind: ProviderKind) -> FailedPrecondition:
