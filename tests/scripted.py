@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from service.deadline import Deadline
+from service.errors import ProviderUnavailable
 from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.scheduling.app import CalendarApp
 from service.scheduling.deps import Deps
@@ -33,6 +34,25 @@ class Wrapped:
         if isinstance(error, Exception):
             raise error
         return await self._inner.create_event(request, deadline)
+
+    async def move_event(
+        self, ref: EventRef, request: EventRequest, deadline: Deadline
+    ) -> EventRef:
+        moved = await self._inner.move_event(ref, request, deadline)
+        leftovers = self._script.get("leftovers")
+        if isinstance(leftovers, tuple):
+            return EventRef(moved.reference, leftovers=leftovers)
+        return moved
+
+    async def cancel_event(self, ref: EventRef, deadline: Deadline) -> None:
+        failures = self._script.get("cancel_failures")
+        if isinstance(failures, int) and failures > 0:
+            self._script["cancel_failures"] = failures - 1
+            raise ProviderUnavailable(self.kind.value, "cancel failed")
+        cancelled = self._script.setdefault("cancelled", [])
+        assert isinstance(cancelled, list)
+        cancelled.append(ref.reference)
+        await self._inner.cancel_event(ref, deadline)
 
     async def find_event(self, appointment_id: str, deadline: Deadline) -> EventRef | None:
         if self._script.get("find") == "missing":

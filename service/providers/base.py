@@ -108,6 +108,10 @@ class EventRef:
     """The provider's handle on an event (event id, booking uid, scheduled-event URI)."""
 
     reference: str
+    # Events the provider still holds that must go (e.g. Calendly's old event after a
+    # book-new-then-cancel-old reschedule whose cancel failed). The booking layer records them
+    # on the appointment and the maintenance loop cancels them until the provider agrees.
+    leftovers: tuple[str, ...] = ()
 
 
 class CalendarProvider(Protocol):

@@ -360,8 +360,13 @@ class Booking:
                         session, ctx.account_id, cmd.request_id, appointment_id
                     )
             return await self.get(ctx.account_id, appointment_id)
-        except CalendarError:
+        except CalendarError as error:
             await self._release(ctx, appointment_id, cmd.request_id)
+            if isinstance(error, SlotUnavailable) and not error.alternatives:
+                # The provider knew better than our last look: offer what is free now.
+                raise await self._unavailable(
+                    ctx, provider, rules, start, deadline, event_type=event_type
+                ) from error
             raise
         async with self._deps.db.write() as session:
             row = await self._load(session, ctx.account_id, appointment_id)
@@ -515,6 +520,8 @@ class Booking:
             row = await self._load(session, ctx.account_id, current.appointment_id)
             row.start_at, row.end_at = start, end
             row.provider_reference = ref.reference
+            if ref.leftovers:
+                row.pending_cancellations = [*row.pending_cancellations, *ref.leftovers]
             row.call_id = cmd.call_id or row.call_id
             # The old time is released only now that the new one is confirmed.
             await session.execute(

@@ -14,11 +14,12 @@ import logging
 from datetime import timedelta
 from uuid import uuid4
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 
 from service.deadline import Deadline
 from service.errors import CalendarError
 from service.model import AppointmentStatus
+from service.providers.base import EventRef
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
 from service.scheduling.registry import provider_for
@@ -84,6 +85,46 @@ async def reconcile_pending(deps: Deps) -> dict[str, int]:
     return counts
 
 
+async def cancel_leftovers(deps: Deps) -> int:
+    """Cancels provider events an appointment no longer uses; returns how many went."""
+    async with deps.db.read() as session:
+        rows = (
+            await session.execute(
+                select(t.Appointment.id, t.Appointment.pending_cancellations, t.Connection)
+                .join(t.Connection, t.Connection.id == t.Appointment.connection_id)
+                # PostgreSQL's json type has no equality operator; its text form does.
+                .where(cast(t.Appointment.pending_cancellations, String) != "[]")
+                .limit(BATCH)
+            )
+        ).all()
+    done = 0
+    for appointment_id, references, connection in rows:
+        if not references:
+            continue
+        try:
+            provider = provider_for(deps, connection)
+        except CalendarError:
+            continue
+        cancelled = []
+        for reference in references:
+            try:
+                await provider.cancel_event(EventRef(reference), Deadline.after(10))
+            except CalendarError as error:
+                log.warning("leftover cancel for %s failed (%s)", appointment_id, error.reason)
+                continue
+            cancelled.append(reference)
+        if not cancelled:
+            continue
+        async with deps.db.write() as session:
+            row = await session.get(t.Appointment, appointment_id)
+            if row is not None:
+                row.pending_cancellations = [
+                    r for r in row.pending_cancellations if r not in cancelled
+                ]
+        done += len(cancelled)
+    return done
+
+
 async def erase_expired_contacts(deps: Deps) -> int:
     """Erases caller contact data (email, phone, notes) ``retention_days`` after the end."""
     now = deps.clock()
@@ -102,6 +143,7 @@ async def run_forever(deps: Deps) -> None:
     while True:
         try:
             settled = await reconcile_pending(deps)
+            await cancel_leftovers(deps)
             erased = await erase_expired_contacts(deps)
             if settled["confirmed"] or settled["failed"] or erased:
                 log.info("maintenance: settled %s, erased contact data of %d", settled, erased)

@@ -165,6 +165,8 @@ class Appointment(Base):
     title: Mapped[str] = mapped_column(String(300), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     provider_reference: Mapped[str] = mapped_column(String(1024), default="")
+    # Provider events still to cancel (see EventRef.leftovers); emptied as they succeed.
+    pending_cancellations: Mapped[list[str]] = mapped_column(default=list)
     call_id: Mapped[str] = mapped_column(String(200), default="")
     contact_erased_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

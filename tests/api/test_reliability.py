@@ -18,7 +18,11 @@ from service.errors import ProviderUnavailable, SlotUnavailable
 from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.scheduling.app import CalendarApp
 from service.scheduling.deps import Deps
-from service.scheduling.maintenance import erase_expired_contacts, reconcile_pending
+from service.scheduling.maintenance import (
+    cancel_leftovers,
+    erase_expired_contacts,
+    reconcile_pending,
+)
 from service.scheduling.registry import default_provider
 from service.store import tables as t
 from tests.conftest import Server
@@ -269,3 +273,27 @@ async def test_crash_after_provider_success_is_confirmed_by_the_reconciler(
     clock.advance(timedelta(minutes=2))
     assert await reconcile_pending(app.deps) == {"confirmed": 1, "failed": 0, "unknown": 0}
     assert await _counts(app) == (["CONFIRMED"], 1)
+
+
+async def test_leftover_provider_events_are_cancelled_until_the_provider_agrees(
+    server: Server, app: CalendarApp, tenant: Tenant
+) -> None:
+    script: dict[str, object] = {"leftovers": ("old-event-1",), "cancel_failures": 1}
+    script_provider(app, script)
+    booked = await server.stub.Book(book_request(tenant, TUESDAY_9AM), metadata=tenant.auth)
+    await server.stub.Reschedule(
+        api.RescheduleRequest(
+            appointment_id=booked.appointment.appointment_id,
+            agent_id=tenant.agent_id,
+            start_time=ts(TUESDAY_9AM + timedelta(hours=1)),
+        ),
+        metadata=tenant.auth,
+    )
+    assert await cancel_leftovers(app.deps) == 0  # the provider fails the first time
+    assert await cancel_leftovers(app.deps) == 1
+    assert script["cancelled"] == ["old-event-1"]
+    assert await cancel_leftovers(app.deps) == 0  # nothing left: no second cancel
+    async with app.deps.db.read() as session:
+        row = await session.get(t.Appointment, booked.appointment.appointment_id)
+    assert row is not None
+    assert row.pending_cancellations == []
