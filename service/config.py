@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         90, description="Days after an appointment ends before caller contact data is erased."
     )
     max_range_days: int = Field(62, description="Longest ListSlots range accepted.")
+    http_port: int = Field(
+        8080, description="Port of the HTTP endpoint for OAuth redirects and webhooks (0: any)."
+    )
+    public_base_url: str = Field(
+        "http://localhost:8080",
+        description="How providers and browsers reach the HTTP endpoint (redirect URIs, webhooks).",
+    )
     provider_timeout_seconds: float = Field(
         8.0, description="Upper bound on one provider HTTP call (the RPC deadline may be shorter)."
     )

@@ -19,6 +19,7 @@ from service.api.interceptors import (
     ErrorInterceptor,
 )
 from service.api.servicer import CalendarServicer
+from service.http.app import HttpServer
 from service.scheduling.app import CalendarApp
 from service.scheduling.maintenance import run_forever
 
@@ -70,9 +71,12 @@ async def serve(app: CalendarApp) -> None:
     config = app.deps.config
     server, port, health_servicer = await create_server(app, f"{config.host}:{config.port}")
     await server.start()
+    http = HttpServer(app, config.host, config.http_port)
+    await http.start()
     if await app.deps.db.ping():
         await set_serving(health_servicer, True)
     print(f"gleam-calendar listening on {config.host}:{port}", flush=True)
+    print(f"gleam-calendar http on {config.host}:{http.port}", flush=True)
     upkeep = asyncio.create_task(run_forever(app.deps), name="maintenance")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,6 +86,7 @@ async def serve(app: CalendarApp) -> None:
     log.info("shutting down; grace period %.1f s", config.grace_period_seconds)
     await health_servicer.enter_graceful_shutdown()
     await server.stop(config.grace_period_seconds)
+    await http.stop()
     upkeep.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await upkeep

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,15 +25,19 @@ def _env(data_dir: Path) -> dict[str, str]:
         CALENDAR_DATA_DIR=str(data_dir),
         CALENDAR_HOST="127.0.0.1",
         CALENDAR_PORT="0",
+        CALENDAR_HTTP_PORT="0",
         CALENDAR_GRACE_PERIOD_SECONDS="5",
     )
     return env
 
 
 class Running:
-    def __init__(self, proc: subprocess.Popen[str], port: int, demo: dict[str, str]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], port: int, http_port: int, demo: dict[str, str]
+    ) -> None:
         self.proc = proc
         self.port = port
+        self.http_port = http_port
         self.demo = demo
 
     def grpcurl(
@@ -74,7 +79,9 @@ def running(tmp_path: Path) -> Iterator[Running]:
         line = proc.stdout.readline()
         assert "listening on" in line, line + (proc.stderr.read() if proc.stderr else "")
         port = int(line.rsplit(":", 1)[1])
-        yield Running(proc, port, demo)
+        http_line = proc.stdout.readline()
+        assert "http on" in http_line, http_line
+        yield Running(proc, port, int(http_line.rsplit(":", 1)[1]), demo)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -100,6 +107,9 @@ def test_grpcurl_session_then_graceful_stop(running: Running) -> None:
 
     health = running.grpcurl("grpc.health.v1.Health/Check", key=False)
     assert '"status": "SERVING"' in health.stdout
+    # The HTTP endpoint (OAuth redirects, webhooks) runs in the same process.
+    with urllib.request.urlopen(f"http://127.0.0.1:{running.http_port}/healthz", timeout=5) as r:
+        assert json.loads(r.read()) == {"status": "ok"}
 
     unauth = running.grpcurl("gleam.calendar.v1.CalendarService/ListConnections", key=False)
     assert unauth.returncode != 0

@@ -29,6 +29,7 @@ def _start(config: Settings) -> tuple[subprocess.Popen[str], int]:
         CALENDAR_ENCRYPTION_KEYS=config.encryption_keys,
         CALENDAR_HOST="127.0.0.1",
         CALENDAR_PORT="0",
+        CALENDAR_HTTP_PORT="0",
         CALENDAR_LOG_LEVEL="WARNING",
     )
     proc = subprocess.Popen(
