@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(
         8.0, description="Upper bound on one provider HTTP call (the RPC deadline may be shorter)."
     )
+    google_client_id: str = Field("", description="Google OAuth client id (empty: Google off).")
+    google_client_secret: str = Field("", description="Google OAuth client secret.")
+    google_api_url: str = Field(
+        "https://www.googleapis.com/calendar/v3", description="Google Calendar API v3 base URL."
+    )
+    google_auth_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth", description="Google OAuth consent URL."
+    )
+    google_token_url: str = Field(
+        "https://oauth2.googleapis.com/token", description="Google OAuth token endpoint."
+    )
     calcom_api_url: str = Field("https://api.cal.com", description="Cal.com API v2 base URL.")
     calendly_api_url: str = Field(
         "https://api.calendly.com", description="Calendly API v2 base URL."

@@ -12,8 +12,8 @@ from gleam.calendar.v1 import calendar_service_pb2_grpc as api_grpc
 from gleam.calendar.v1 import resources_pb2 as res
 from service.api import convert
 from service.api.interceptors import current_deadline, current_principal
-from service.errors import FailedPrecondition, InvalidArgument
-from service.model import ProviderKind
+from service.errors import InvalidArgument, PlanRequired
+from service.model import Plan, ProviderKind
 from service.scheduling.app import CalendarApp
 from service.scheduling.appointments import list_appointments
 from service.scheduling.availability import SlotQuery
@@ -24,14 +24,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 def _account() -> str:
     return current_principal().account_id
-
-
-def _not_configured(provider: str) -> FailedPrecondition:
-    return FailedPrecondition(
-        f"no {provider} adapter is configured on this server",
-        reason="PROVIDER_NOT_CONFIGURED",
-        metadata={"provider": provider, "setting": "adapter"},
-    )
 
 
 def _apply_mask(
@@ -83,8 +75,20 @@ class CalendarServicer(api_grpc.CalendarServiceServicer):
                 deadline=current_deadline(),
             )
             return api.ConnectResponse(connection=convert.connection(conn))
-        if which != "builtin":
-            raise _not_configured("GOOGLE")
+        if which == "google_authorization_code":
+            grant = request.google_authorization_code
+            conn = await self._app.google_oauth.complete(
+                _account(), grant.code, grant.state, current_deadline()
+            )
+            return api.ConnectResponse(connection=convert.connection(conn))
+        if which == "google_service_account":
+            if current_principal().plan is not Plan.ENTERPRISE:
+                raise PlanRequired(current_principal().plan.value, [Plan.ENTERPRISE.value])
+            sa = request.google_service_account
+            conn = await self._app.google_oauth.connect_service_account(
+                _account(), sa.service_account_json, sa.subject, current_deadline()
+            )
+            return api.ConnectResponse(connection=convert.connection(conn))
         conn = await self._app.connections.connect_builtin(
             _account(),
             request.display_name,
@@ -97,7 +101,14 @@ class CalendarServicer(api_grpc.CalendarServiceServicer):
     async def GetGoogleConsentUrl(
         self, request: api.GetGoogleConsentUrlRequest, context: Context
     ) -> api.GetGoogleConsentUrlResponse:
-        raise _not_configured("GOOGLE")
+        consent = await self._app.google_oauth.consent_url(
+            _account(),
+            all_editable_calendars=request.all_editable_calendars,
+            login_hint=request.login_hint,
+        )
+        return api.GetGoogleConsentUrlResponse(
+            consent_url=consent.url, state=consent.state, expire_time=convert.ts(consent.expires_at)
+        )
 
     async def ListConnections(
         self, request: api.ListConnectionsRequest, context: Context

@@ -12,20 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from service.http.base import RouteFactory
+from service.http.oauth import GoogleCallback
 from service.scheduling.app import CalendarApp
 
-# Feature modules (OAuth callback, webhooks) contribute routes through this list.
-ROUTE_FACTORIES: list[type[RouteFactory]] = []
-
-
-class RouteFactory:
-    """Builds a feature's routes for one app instance (no globals: tests run several apps)."""
-
-    def __init__(self, app: CalendarApp) -> None:
-        self.app = app
-
-    def routes(self) -> list[BaseRoute]:
-        raise NotImplementedError
+# Every feature that answers over HTTP (OAuth redirects; provider webhooks arrive later).
+ROUTE_FACTORIES: tuple[type[RouteFactory], ...] = (GoogleCallback,)
 
 
 def create_http_app(app: CalendarApp) -> Starlette:

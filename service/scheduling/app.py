@@ -13,6 +13,7 @@ from service.scheduling.availability import AvailabilityService
 from service.scheduling.booking import Booking
 from service.scheduling.connections import Connections
 from service.scheduling.deps import Deps
+from service.scheduling.google_oauth import GoogleOAuth
 from service.store.crypto import CredentialCipher
 from service.store.db import Database
 
@@ -25,6 +26,7 @@ class CalendarApp:
     connections: Connections
     availability: AvailabilityService
     booking: Booking
+    google_oauth: GoogleOAuth
 
     @classmethod
     def build(cls, config: Settings, db: Database | None = None) -> CalendarApp:
@@ -40,13 +42,15 @@ class CalendarApp:
         )
         agents = AgentDirectory(deps)
         availability = AvailabilityService(deps, agents)
+        connections = Connections(deps, agents)
         return cls(
             deps=deps,
             auth=Authenticator(deps),
             agents=agents,
-            connections=Connections(deps, agents),
+            connections=connections,
             availability=availability,
             booking=Booking(deps, agents, availability),
+            google_oauth=GoogleOAuth(deps, connections),
         )
 
     async def close(self) -> None:

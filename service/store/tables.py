@@ -220,6 +220,22 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OAuthState(Base):
+    """A pending OAuth consent: single use, short-lived, bound to the account that asked."""
+
+    __tablename__ = "oauth_states"
+    # SHA-256 of the state: the state itself travels in URLs and is never stored.
+    state_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    # The PKCE verifier, encrypted like any credential.
+    code_verifier: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_log"
     id: Mapped[str] = mapped_column(ID, primary_key=True)

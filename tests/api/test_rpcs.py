@@ -76,21 +76,15 @@ async def test_connect_needs_exactly_one_credential(server: Server, tenant: Tena
     assert info.metadata["field"] == "credentials"
 
 
-async def test_providers_without_adapter_say_so(server: Server, tenant: Tenant) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await server.stub.Connect(
-            api.ConnectRequest(calcom=api.CalcomCredentials(api_key="cal_live_x")),
-            metadata=tenant.auth,
-        )
-    info = assert_error(
-        caught.value, grpc.StatusCode.FAILED_PRECONDITION, "PROVIDER_NOT_CONFIGURED"
-    )
-    assert info.metadata["provider"] == "CALCOM"
+async def test_google_without_client_configuration_says_so(server: Server, tenant: Tenant) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await server.stub.GetGoogleConsentUrl(
             api.GetGoogleConsentUrlRequest(), metadata=tenant.auth
         )
-    assert_error(caught.value, grpc.StatusCode.FAILED_PRECONDITION, "PROVIDER_NOT_CONFIGURED")
+    info = assert_error(
+        caught.value, grpc.StatusCode.FAILED_PRECONDITION, "PROVIDER_NOT_CONFIGURED"
+    )
+    assert info.metadata["provider"] == "GOOGLE"
 
 
 async def test_calendars_and_event_types(server: Server, tenant: Tenant) -> None:

@@ -20,6 +20,7 @@ TABLES = {
     "idempotency_records",
     "outbox",
     "audit_log",
+    "oauth_states",
 }
 
 
