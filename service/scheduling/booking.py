@@ -34,6 +34,7 @@ from service.errors import (
     Unavailable,
 )
 from service.model import Appointment, AppointmentStatus, Caller, EventType, ProviderKind, Scope
+from service.notify import outbox
 from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.providers.builtin import calendar_key
 from service.scheduling import convert
@@ -256,6 +257,27 @@ class Booking:
             )
         )
 
+    async def _confirm(
+        self,
+        session: AsyncSession,
+        ctx: AgentContext,
+        row: t.Appointment,
+        kind: outbox.Kind,
+        event_type: EventType | None,
+    ) -> None:
+        """Confirmations go into the outbox in the transaction that makes the change."""
+        assert ctx.connection is not None
+        if event_type is None:
+            event_type = ctx.event_types.get(row.event_type_id)
+        await outbox.enqueue(
+            session,
+            row,
+            ctx.settings,
+            ctx.connection.provider,
+            kind,
+            event_type_title=event_type.title if event_type else "",
+        )
+
     async def _replay(self, account_id: str, replay: Replayed) -> Appointment:
         return await self.get(account_id, replay.resource_id)
 
@@ -375,6 +397,7 @@ class Booking:
             if cmd.request_id:
                 await Idempotency.finish(session, ctx.account_id, cmd.request_id, appointment_id)
             self._audit(session, ctx, "BOOK", appointment_id, cmd.call_id, status=row.status)
+            await self._confirm(session, ctx, row, outbox.Kind.BOOKED, event_type)
         return convert.appointment(row)
 
     async def _claim_new(
@@ -540,6 +563,7 @@ class Booking:
                 cmd.call_id,
                 previous_start=current.start.isoformat(),
             )
+            await self._confirm(session, ctx, row, outbox.Kind.RESCHEDULED, event_type)
         return convert.appointment(row)
 
     async def _claim_move(self, ctx: AgentContext, appointment_id: str, padded: Interval) -> str:
@@ -577,6 +601,7 @@ class Booking:
             row.call_id = cmd.call_id or row.call_id
             await session.execute(delete(t.TimeClaim).where(t.TimeClaim.appointment_id == row.id))
             self._audit(session, ctx, "CANCEL", row.id, cmd.call_id)
+            await self._confirm(session, ctx, row, outbox.Kind.CANCELLED, None)
         return convert.appointment(row)
 
 
