@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         90, description="Days after an appointment ends before caller contact data is erased."
     )
     max_range_days: int = Field(62, description="Longest ListSlots range accepted.")
+    cache_ttl_seconds: float = Field(
+        60.0,
+        description="How long held availability counts as fresh (then served stale while "
+        "one refresh runs).",
+    )
+    cache_max_days: int = Field(
+        200_000, description="Bound on held availability: day entries, least recently used out."
+    )
     http_port: int = Field(
         8080, description="Port of the HTTP endpoint for OAuth redirects and webhooks (0: any)."
     )

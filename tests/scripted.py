@@ -4,6 +4,7 @@ on demand (a refusal, a timeout, a slow answer, an event that went missing)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from service.deadline import Deadline
 from service.errors import ProviderUnavailable
@@ -11,6 +12,7 @@ from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.scheduling.app import CalendarApp
 from service.scheduling.deps import Deps
 from service.scheduling.registry import default_provider
+from service.slots import Interval
 from service.store import tables as t
 
 
@@ -25,6 +27,14 @@ class Wrapped:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
+
+    async def busy(
+        self, calendar_ids: tuple[str, ...], start: datetime, end: datetime, deadline: Deadline
+    ) -> tuple[Interval, ...]:
+        delay = self._script.get("busy_delay")
+        if isinstance(delay, float):
+            await asyncio.sleep(delay)
+        return await self._inner.busy(calendar_ids, start, end, deadline)
 
     async def create_event(self, request: EventRequest, deadline: Deadline) -> EventRef:
         delay = self._script.get("delay")

@@ -73,6 +73,7 @@ async def serve(app: CalendarApp) -> None:
     await server.start()
     http = HttpServer(app, config.host, config.http_port)
     await http.start()
+    await app.invalidator.start()
     if await app.deps.db.ping():
         await set_serving(health_servicer, True)
     print(f"gleam-calendar listening on {config.host}:{port}", flush=True)

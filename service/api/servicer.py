@@ -207,9 +207,10 @@ class CalendarServicer(api_grpc.CalendarServiceServicer):
     async def PrepareCall(
         self, request: api.PrepareCallRequest, context: Context
     ) -> api.PrepareCallResponse:
-        # Loads and caches the agent's context; availability warming arrives with the cache.
-        ctx = await self._app.agents.context(_account(), request.agent_id)
-        return api.PrepareCallResponse(warmed=ctx.settings.enabled)
+        fresh = await self._app.availability.prepare(
+            _account(), request.agent_id, request.days, current_deadline()
+        )
+        return api.PrepareCallResponse(warmed=True, data_age=convert.dur(fresh.age))
 
     # Availability and booking ------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from service.model import AgentSettings, Connection, ConnectionStatus, EventType
 from service.providers.base import CalendarProvider
 from service.scheduling import convert
 from service.scheduling.deps import Deps
+from service.scheduling.invalidation import Invalidator
 from service.scheduling.registry import Guarded, provider_for
 from service.scheduling.settings_codec import from_document, to_document
 from service.scheduling.validation import validate_settings
@@ -86,8 +87,9 @@ def default_settings(agent_id: str) -> AgentSettings:
 
 
 class AgentDirectory:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, invalidator: Invalidator) -> None:
         self._deps = deps
+        self._invalidator = invalidator
         self._ttl = deps.config.settings_cache_seconds
         self._cache: dict[tuple[str, str], tuple[AgentContext, float]] = {}
 
@@ -189,7 +191,7 @@ class AgentDirectory:
                 row.data = to_document(settings)
                 row.version += 1
                 row.updated_at = now
-        self.invalidate(account_id, settings.agent_id)
+        await self._invalidator.agent_changed(account_id, settings.agent_id)
         return _with_time(settings, row)
 
 

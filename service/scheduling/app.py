@@ -14,6 +14,7 @@ from service.scheduling.booking import Booking
 from service.scheduling.connections import Connections
 from service.scheduling.deps import Deps
 from service.scheduling.google_oauth import GoogleOAuth
+from service.scheduling.invalidation import Invalidator
 from service.store.crypto import CredentialCipher
 from service.store.db import Database
 
@@ -27,6 +28,7 @@ class CalendarApp:
     availability: AvailabilityService
     booking: Booking
     google_oauth: GoogleOAuth
+    invalidator: Invalidator
 
     @classmethod
     def build(cls, config: Settings, db: Database | None = None) -> CalendarApp:
@@ -40,19 +42,24 @@ class CalendarApp:
                 headers={"user-agent": "gleam-calendar/0.1"},
             ),
         )
-        agents = AgentDirectory(deps)
+        invalidator = Invalidator(deps)
+        agents = AgentDirectory(deps, invalidator)
         availability = AvailabilityService(deps, agents)
-        connections = Connections(deps, agents)
+        invalidator.on_connection(availability.invalidate)
+        invalidator.on_agent(agents.invalidate)
+        connections = Connections(deps, agents, invalidator)
         return cls(
             deps=deps,
             auth=Authenticator(deps),
             agents=agents,
             connections=connections,
             availability=availability,
-            booking=Booking(deps, agents, availability),
+            booking=Booking(deps, agents, availability, invalidator),
             google_oauth=GoogleOAuth(deps, connections),
+            invalidator=invalidator,
         )
 
     async def close(self) -> None:
+        await self.invalidator.stop()
         await self.deps.http.aclose()
         await self.deps.db.dispose()

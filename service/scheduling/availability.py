@@ -11,15 +11,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from service.deadline import Deadline
-from service.errors import InvalidArgument, InvalidTimeRange
+from service.errors import InvalidArgument, InvalidTimeRange, ProviderUnavailable
 from service.model import ACTIVE_STATUSES, Availability, EventDefaults, EventType, Scope
 from service.providers.base import AvailabilityShape, CalendarProvider
 from service.providers.builtin import calendar_key
 from service.scheduling.agents import AgentContext, AgentDirectory
+from service.scheduling.cache import AvailabilityCache, day_start, utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.validation import check_time_zone, zone
 from service.slots import (
@@ -117,10 +119,79 @@ def _why_empty(result: SlotResult, range_end: datetime, now: datetime) -> NoAvai
     return NoAvailability.INSIDE_NOTICE_PERIOD
 
 
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    from_cache: bool = False
+    age: timedelta = timedelta(0)
+    stale: bool = False
+
+    def merge(self, other: Freshness) -> Freshness:
+        return Freshness(
+            self.from_cache and other.from_cache,
+            max(self.age, other.age),
+            self.stale or other.stale,
+        )
+
+
+LIVE = Freshness()
+# Time kept back from the RPC deadline to build and send the answer after a fetch.
+ANSWER_MARGIN = 0.02
+
+
+def _by_day(
+    items: tuple[Interval, ...], start: datetime, end: datetime
+) -> list[tuple[date, tuple[Interval, ...]]]:
+    out = []
+    for day in utc_days(start, end):
+        lo, hi = day_start(day), day_start(day) + timedelta(days=1)
+        out.append((day, tuple(i for i in items if i.start < hi and i.end > lo)))
+    return out
+
+
 class AvailabilityService:
     def __init__(self, deps: Deps, agents: AgentDirectory) -> None:
         self._deps = deps
         self._agents = agents
+        config = deps.config
+        self.busy_cache: AvailabilityCache[Interval] = AvailabilityCache(
+            ttl=config.cache_ttl_seconds, max_days=config.cache_max_days
+        )
+        self.slots_cache: AvailabilityCache[datetime] = AvailabilityCache(
+            ttl=config.cache_ttl_seconds, max_days=config.cache_max_days
+        )
+
+    def invalidate(self, connection_id: str, days: list[date] | None = None) -> None:
+        self.busy_cache.invalidate(connection_id, days)
+        self.slots_cache.invalidate(connection_id, days)
+
+    def _fetch_deadline(self) -> Deadline:
+        # A fetch fills the cache for later callers too, so it may outlive this RPC's deadline.
+        return Deadline.after(self._deps.config.provider_timeout_seconds)
+
+    async def _cached(
+        self,
+        cache: AvailabilityCache[Any],
+        ctx: AgentContext,
+        source: str,
+        start: datetime,
+        end: datetime,
+        fetch: Any,
+        deadline: Deadline,
+    ) -> Any:
+        assert ctx.connection is not None
+        try:
+            return await cache.get(
+                ctx.connection.connection_id,
+                source,
+                start,
+                end,
+                fetch,
+                budget=deadline.remaining() - ANSWER_MARGIN,
+            )
+        except TimeoutError as error:
+            raise ProviderUnavailable(
+                ctx.connection.provider.value, "did not answer in time and nothing is cached"
+            ) from error
 
     # Reading busy time -------------------------------------------------------------------
 
@@ -132,16 +203,32 @@ class AvailabilityService:
         start: datetime,
         end: datetime,
         deadline: Deadline,
-    ) -> tuple[Interval, ...]:
+        *,
+        live: bool = False,
+    ) -> tuple[tuple[Interval, ...], Freshness]:
         """Busy time that can affect candidates starting in [start, end)."""
         pad = rules.buffer_before + rules.buffer_after + rules.duration
         lo, hi = start - pad, end + pad
         calendars = (ctx.calendar_id, *ctx.settings.blocking_calendar_ids)
-        intervals = await provider.busy(calendars, lo, hi, deadline)
-        if ctx.connection is not None and ctx.connection.provider.value != "BUILTIN":
-            # Our own claims cover bookings the provider may not show yet.
-            intervals = intervals + await self._claims(ctx, lo, hi)
-        return intervals
+        builtin = ctx.connection is not None and ctx.connection.provider.value == "BUILTIN"
+
+        async def read(a: datetime, b: datetime, budget: Deadline) -> tuple[Interval, ...]:
+            intervals = await provider.busy(calendars, a, b, budget)
+            if not builtin:
+                # Our own claims cover bookings the provider may not show yet.
+                intervals = intervals + await self._claims(ctx, a, b)
+            return intervals
+
+        if live:
+            return await read(lo, hi, deadline), LIVE
+
+        async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[Interval, ...]]]:
+            return _by_day(await read(a, b, self._fetch_deadline()), a, b)
+
+        found = await self._cached(
+            self.busy_cache, ctx, "busy:" + ",".join(calendars), lo, hi, fetch, deadline
+        )
+        return found.items, Freshness(found.from_cache, found.age, found.stale)
 
     async def _claims(
         self, ctx: AgentContext, start: datetime, end: datetime
@@ -188,14 +275,21 @@ class AvailabilityService:
         *,
         ignore: tuple[Interval, ...] = (),
         event_type: EventType | None = None,
-    ) -> tuple[SlotResult, tuple[Interval, ...]]:
+        live: bool = False,
+    ) -> tuple[SlotResult, Freshness]:
+        """Slots in [start, end). ``live`` bypasses the cache (Book: a cached answer must never
+        book a taken time)."""
         now = self._deps.clock()
         counts = await self.day_counts(ctx, rules, start, end)
         if provider.availability_shape is AvailabilityShape.SLOTS:
             assert event_type is not None, "slot-based providers answer per event type"
-            offered = await provider.open_starts(event_type, start, end, deadline)
+            offered, fresh = await self._offered(
+                ctx, provider, event_type, start, end, deadline, live
+            )
             pad = rules.buffer_before + rules.buffer_after + rules.duration
-            claims = await self._claims(ctx, start - pad, end + pad)
+            claims, fresh_claims = await self._claims_cached(
+                ctx, start - pad, end + pad, deadline, live
+            )
             busy = tuple(b for b in claims if b not in ignore)
             result = filter_offered_starts(
                 rules,
@@ -206,13 +300,50 @@ class AvailabilityService:
                 busy=busy,
                 day_counts=counts,
             )
-            return result, busy
-        busy = await self.busy(ctx, provider, rules, start, end, deadline)
+            return result, fresh.merge(fresh_claims)
+        busy, fresh = await self.busy(ctx, provider, rules, start, end, deadline, live=live)
         if ignore:
             busy = tuple(b for b in busy if b not in ignore)
         return compute_slots(
             rules, range_start=start, range_end=end, now=now, busy=busy, day_counts=counts
-        ), busy
+        ), fresh
+
+    async def _offered(
+        self,
+        ctx: AgentContext,
+        provider: CalendarProvider,
+        event_type: EventType,
+        start: datetime,
+        end: datetime,
+        deadline: Deadline,
+        live: bool,
+    ) -> tuple[tuple[datetime, ...], Freshness]:
+        if live:
+            return await provider.open_starts(event_type, start, end, deadline), LIVE
+
+        async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[datetime, ...]]]:
+            starts = await provider.open_starts(event_type, a, b, self._fetch_deadline())
+            return [
+                (d, tuple(s for s in starts if s.astimezone(UTC).date() == d))
+                for d in utc_days(a, b)
+            ]
+
+        found = await self._cached(
+            self.slots_cache, ctx, "slots:" + event_type.event_type_id, start, end, fetch, deadline
+        )
+        return found.items, Freshness(found.from_cache, found.age, found.stale)
+
+    async def _claims_cached(
+        self, ctx: AgentContext, start: datetime, end: datetime, deadline: Deadline, live: bool
+    ) -> tuple[tuple[Interval, ...], Freshness]:
+        if live:
+            return await self._claims(ctx, start, end), LIVE
+
+        async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[Interval, ...]]]:
+            return _by_day(await self._claims(ctx, a, b), a, b)
+
+        found = await self._cached(self.busy_cache, ctx, "claims", start, end, fetch, deadline)
+        return found.items, Freshness(found.from_cache, found.age, found.stale)
 
     async def next_open(
         self,
@@ -225,6 +356,7 @@ class AvailabilityService:
         *,
         ignore: tuple[Interval, ...] = (),
         event_type: EventType | None = None,
+        live: bool = False,
     ) -> tuple[Slot, ...]:
         now = self._deps.clock()
         after = max(after, now)
@@ -239,15 +371,47 @@ class AvailabilityService:
                 deadline,
                 ignore=ignore,
                 event_type=event_type,
+                live=live,
             )
             return result.slots[:k]
         horizon = after + LOOKAHEAD
-        busy = await self.busy(ctx, provider, rules, after, horizon, deadline)
+        busy, _ = await self.busy(ctx, provider, rules, after, horizon, deadline, live=live)
         if ignore:
             busy = tuple(b for b in busy if b not in ignore)
         counts = await self.day_counts(ctx, rules, after, horizon)
         found = first_available(rules, after=after, now=now, busy=busy, k=k, day_counts=counts)
         return tuple(s for s in found if s.start < horizon)
+
+    # PrepareCall -------------------------------------------------------------------------
+
+    async def prepare(
+        self, account_id: str, agent_id: str, days: int, deadline: Deadline
+    ) -> Freshness:
+        """Fetches the agent's next ``days`` into the cache, so the call's first ListSlots is a
+        hit. Every bookable event type is warmed (slot-based providers answer per type)."""
+        if not 0 <= days <= 62:
+            raise InvalidArgument("days", "must be between 0 and 62")
+        ctx = await self._agents.context(account_id, agent_id)
+        _, provider = ctx.require(Scope.READ_CALENDAR)
+        tz = zone(ctx.settings.availability.time_zone)
+        today = self._deps.clock().astimezone(tz).date()
+        # A day either side: busy reads are padded by buffers and the appointment length.
+        start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(
+            today + timedelta(days=(days or 14) + 1), time(0), tzinfo=tz
+        ).astimezone(UTC)
+        allowed = ctx.settings.allowed_event_type_ids or tuple(ctx.event_types)
+        types = [ctx.event_types[e] for e in allowed if e in ctx.event_types]
+        if provider.availability_shape is AvailabilityShape.BUSY:
+            types = types[:1]  # busy time does not depend on the type
+        freshness = Freshness(from_cache=True)
+        for event_type in types:
+            rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+            _, fresh = await self.compute(
+                ctx, provider, rules, start, end, deadline, event_type=event_type
+            )
+            freshness = freshness.merge(fresh)
+        return freshness
 
     # ListSlots ---------------------------------------------------------------------------
 
@@ -282,7 +446,7 @@ class AvailabilityService:
         caller_tz = query.caller_time_zone or business_tz
         start, end = self._range(query, business_tz)
         rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
-        result, _ = await self.compute(
+        result, fresh = await self.compute(
             ctx, provider, rules, start, end, deadline, event_type=event_type
         )
         slots = result.slots
@@ -325,4 +489,7 @@ class AvailabilityService:
             alternatives=alternatives,
             no_availability=reason,
             next_available_date=next_date,
+            from_cache=fresh.from_cache,
+            data_age=fresh.age,
+            stale=fresh.stale,
         )

@@ -40,8 +40,10 @@ from service.providers.builtin import calendar_key
 from service.scheduling import convert
 from service.scheduling.agents import AgentContext, AgentDirectory
 from service.scheduling.availability import ALTERNATIVES, AvailabilityService, slot_rules
+from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency, Replayed, request_hash
+from service.scheduling.invalidation import Invalidator
 from service.scheduling.validation import render_title, validate_caller, zone
 from service.slots import Interval, Slot, SlotRules, nearest
 from service.store import tables as t
@@ -78,11 +80,16 @@ class CancelCommand:
 
 class Booking:
     def __init__(
-        self, deps: Deps, agents: AgentDirectory, availability: AvailabilityService
+        self,
+        deps: Deps,
+        agents: AgentDirectory,
+        availability: AvailabilityService,
+        invalidator: Invalidator,
     ) -> None:
         self._deps = deps
         self._agents = agents
         self._availability = availability
+        self._invalidator = invalidator
         self._idempotency = Idempotency(deps)
 
     # Shared steps ------------------------------------------------------------------------
@@ -126,6 +133,7 @@ class Booking:
             deadline,
             ignore=ignore,
             event_type=event_type,
+            live=True,  # never book from held data
         )
         if any(s.start == start for s in result.slots):
             return
@@ -278,6 +286,18 @@ class Booking:
             event_type_title=event_type.title if event_type else "",
         )
 
+    async def _changed(self, connection_id: str, *appointments: tuple[datetime, datetime]) -> None:
+        """Held availability around these times is out of date, here and on every replica.
+        A day either side covers buffers that spill over midnight."""
+        days = sorted(
+            {
+                d
+                for a, b in appointments
+                for d in utc_days(a - timedelta(days=1), b + timedelta(days=1))
+            }
+        )
+        await self._invalidator.connection_changed(connection_id, days)
+
     async def _replay(self, account_id: str, replay: Replayed) -> Appointment:
         return await self.get(account_id, replay.resource_id)
 
@@ -356,6 +376,7 @@ class Booking:
             raise await self._unavailable(
                 ctx, provider, rules, start, deadline, event_type=event_type
             ) from None
+        await self._changed(ctx.connection.connection_id, (start, end))
         request = EventRequest(
             appointment_id=appointment_id,
             calendar_id=ctx.calendar_id,
@@ -458,6 +479,7 @@ class Booking:
             )
             if request_id:
                 await Idempotency.forget(session, ctx.account_id, request_id)
+        await self._changed(row.connection_id, (row.start_at, row.end_at))
 
     # Reschedule --------------------------------------------------------------------------
 
@@ -520,6 +542,7 @@ class Booking:
             raise await self._unavailable(
                 ctx, provider, rules, start, deadline, event_type=event_type, ignore=own
             ) from None
+        await self._changed(current.connection_id, (start, end))
         request = EventRequest(
             appointment_id=current.appointment_id,
             calendar_id=current.calendar_id,
@@ -538,6 +561,7 @@ class Booking:
             # The old time stays booked: drop only the new claim.
             async with self._deps.db.write() as session:
                 await session.execute(delete(t.TimeClaim).where(t.TimeClaim.id == new_claim))
+            await self._changed(current.connection_id, (start, end))
             raise
         async with self._deps.db.write() as session:
             row = await self._load(session, ctx.account_id, current.appointment_id)
@@ -564,6 +588,7 @@ class Booking:
                 previous_start=current.start.isoformat(),
             )
             await self._confirm(session, ctx, row, outbox.Kind.RESCHEDULED, event_type)
+        await self._changed(row.connection_id, (current.start, current.end), (start, end))
         return convert.appointment(row)
 
     async def _claim_move(self, ctx: AgentContext, appointment_id: str, padded: Interval) -> str:
@@ -602,6 +627,7 @@ class Booking:
             await session.execute(delete(t.TimeClaim).where(t.TimeClaim.appointment_id == row.id))
             self._audit(session, ctx, "CANCEL", row.id, cmd.call_id)
             await self._confirm(session, ctx, row, outbox.Kind.CANCELLED, None)
+        await self._changed(row.connection_id, (row.start_at, row.end_at))
         return convert.appointment(row)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import uuid4
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deadline import Deadline
@@ -25,8 +25,10 @@ from service.model import BusyBlock, Connection, ConnectionStatus, EventType, Pr
 from service.providers.base import CalendarPage, ConnectionCheck, ProviderAuthError
 from service.scheduling import convert
 from service.scheduling.agents import AgentDirectory
+from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
+from service.scheduling.invalidation import Invalidator
 from service.scheduling.paging import decode_token, encode_token, page_size
 from service.scheduling.registry import adapter, provider_for
 from service.store import tables as t
@@ -44,9 +46,10 @@ def _slug(title: str) -> str:
 
 
 class Connections:
-    def __init__(self, deps: Deps, agents: AgentDirectory) -> None:
+    def __init__(self, deps: Deps, agents: AgentDirectory, invalidator: Invalidator) -> None:
         self._deps = deps
         self._agents = agents
+        self._invalidator = invalidator
         self._idempotency = Idempotency(deps)
 
     async def _row(
@@ -253,7 +256,7 @@ class Connections:
             row.credentials = None
             row.status_detail = "disconnected by the business"
             row.updated_at = self._deps.clock()
-        self._agents.invalidate(account_id)
+        await self._invalidator.agent_changed(account_id, None)
         return convert.connection(row)
 
     async def test(self, account_id: str, connection_id: str, deadline: Deadline) -> CheckResult:
@@ -270,7 +273,7 @@ class Connections:
             check = await provider_for(self._deps, row).check(deadline)
         except CalendarNotConnected as error:
             # "Test the integration" answers, it does not fail: the status says what to do.
-            self._agents.invalidate(account_id)
+            await self._invalidator.agent_changed(account_id, None)
             check = ConnectionCheck(False, False, False, False, error.message)
         latency = timedelta(seconds=time.perf_counter() - started)
         return CheckResult(check, await self.get(account_id, connection_id), latency)
@@ -297,7 +300,7 @@ class Connections:
             async with self._deps.db.write() as session:
                 fresh = await self._row(session, account_id, connection_id)
                 await self._store_event_types(session, fresh, types)
-            self._agents.invalidate(account_id)
+            await self._invalidator.agent_changed(account_id, None)
         async with self._deps.db.read() as session:
             ours = (
                 await session.scalars(
@@ -372,7 +375,7 @@ class Connections:
                 buffer_after_s=int(event_type.buffer_after.total_seconds()),
             )
             session.add(row)
-        self._agents.invalidate(account_id)
+        await self._invalidator.agent_changed(account_id, None)
         return convert.event_type(row)
 
     @staticmethod
@@ -452,6 +455,7 @@ class Connections:
                 label=block.label[:200],
             )
             session.add(row)
+        await self._invalidator.connection_changed(conn.id, utc_days(block.start, block.end))
         return convert.busy_block(row)
 
     async def list_busy_blocks(
@@ -493,8 +497,14 @@ class Connections:
         if not busy_block_id:
             raise InvalidArgument("busy_block_id", "is required")
         async with self._deps.db.write() as session:
-            await session.execute(
-                delete(t.BusyBlock).where(
+            gone = await session.scalar(
+                select(t.BusyBlock).where(
                     t.BusyBlock.id == busy_block_id, t.BusyBlock.account_id == account_id
                 )
             )
+            if gone is None:
+                return
+            await session.delete(gone)
+        await self._invalidator.connection_changed(
+            gone.connection_id, utc_days(gone.start_at, gone.end_at)
+        )
