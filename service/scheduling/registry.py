@@ -40,7 +40,9 @@ def _adapters() -> dict[ProviderKind, AdapterFactory]:
     """Every external adapter this server ships, by provider."""
     adapters: dict[ProviderKind, AdapterFactory] = {}
     # Cal.com adapter: registered here.
-    # Calendly adapter: registered here.
+    from service.providers.calendly import calendly_adapter
+
+    adapters[ProviderKind.CALENDLY] = calendly_adapter
     # Google adapter: registered here.
     return adapters
 
