@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -82,6 +82,8 @@ class ProviderContext:
     credentials: str
     state: Mapping[str, Any]
     connection_id: str
+    # The service's clock (tests fix it); adapters never read the wall clock themselves.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 AdapterFactory = Callable[[ProviderContext], "CalendarProvider"]

@@ -581,4 +581,4 @@ def _most_telling(failures: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def calendly_adapter(ctx: ProviderContext) -> CalendarProvider:
     """The registry's factory."""
-    return CalendlyProvider(ctx)
+    return CalendlyProvider(ctx, clock=ctx.clock)

@@ -64,7 +64,9 @@ def adapter(
     factory = ADAPTERS.get(kind)
     if factory is None:
         raise not_configured(kind)
-    return factory(ProviderContext(deps.http, deps.config, credentials, state, connection_id))
+    return factory(
+        ProviderContext(deps.http, deps.config, credentials, state, connection_id, deps.clock)
+    )
 
 
 def provider_for(deps: Deps, row: t.Connection) -> CalendarProvider:
