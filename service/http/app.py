@@ -14,10 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from service.http.base import RouteFactory
 from service.http.oauth import GoogleCallback
+from service.http.webhooks import Webhooks
 from service.scheduling.app import CalendarApp
 
-# Every feature that answers over HTTP (OAuth redirects; provider webhooks arrive later).
-ROUTE_FACTORIES: tuple[type[RouteFactory], ...] = (GoogleCallback,)
+# Every feature that answers over HTTP: OAuth redirects and provider webhooks.
+ROUTE_FACTORIES: tuple[type[RouteFactory], ...] = (GoogleCallback, Webhooks)
 
 
 def create_http_app(app: CalendarApp) -> Starlette:

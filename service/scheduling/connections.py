@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,11 @@ class CheckResult:
     check: ConnectionCheck
     connection: Connection
     latency: timedelta
+
+
+def webhook_secret_context(connection_id: str) -> str:
+    """Associated data for a connection's webhook secret (not interchangeable with its key)."""
+    return f"{connection_id}:webhook"
 
 
 def _slug(title: str) -> str:
@@ -180,7 +186,13 @@ class Connections:
                 default_calendar_id=account.default_calendar_id,
                 granted_scopes=list(account.granted_scopes),
                 credentials=self._deps.cipher.encrypt(secret, context=connection_id),
-                provider_state=dict(account.provider_state),
+                provider_state={
+                    **account.provider_state,
+                    # Signs this connection's webhooks; sealed like any credential.
+                    "webhook_secret": self._deps.cipher.encrypt(
+                        secrets.token_urlsafe(32), context=webhook_secret_context(connection_id)
+                    ),
+                },
                 created_at=self._deps.clock(),
                 updated_at=self._deps.clock(),
             )
