@@ -62,10 +62,10 @@ class AvailabilityCache(Generic[T]):
         self.ttl = ttl
         self.max_days = max_days
         self._entries: OrderedDict[tuple[str, str, date], Entry[T]] = OrderedDict()
-        self._inflight: dict[tuple[str, str, date], asyncio.Future[None]] = {}
+        self._inflight: dict[tuple[str, str, date], asyncio.Future[dict[date, tuple[T, ...]]]] = {}
         self._generation: dict[str, int] = {}
         self._epoch = 0  # bumped when everything is dropped
-        self._refreshing: set[asyncio.Task[None]] = set()
+        self._refreshing: set[asyncio.Task[dict[date, tuple[T, ...]]]] = set()
         self.provider_calls = 0  # for the benchmark and tests: how many fetches ran
 
     def __len__(self) -> int:
@@ -106,43 +106,62 @@ class AvailabilityCache(Generic[T]):
     ) -> Lookup[T]:
         """Items for [start, end): from memory when held, else one shared fetch.
 
-        ``budget`` is the seconds the caller's deadline allows; when a needed refresh cannot finish
-        in it, stale data is returned flagged, and with no data at all TimeoutError is raised.
+        ``budget`` is the seconds the caller's deadline allows; when a needed refresh cannot
+        finish in it, stale data is returned flagged, and with no data at all TimeoutError is
+        raised.
         """
         days = utc_days(start, end)
         now = time.monotonic()
         keys = [(connection_id, source, d) for d in days]
         entries = [self._entries.get(k) for k in keys]
-        missing = [k for k, e in zip(keys, entries, strict=True) if e is None]
+        missing = [k[2] for k, e in zip(keys, entries, strict=True) if e is None]
         expired = [
-            k for k, e in zip(keys, entries, strict=True) if e and now - e.fetched_at >= self.ttl
+            k[2] for k, e in zip(keys, entries, strict=True) if e and now - e.fetched_at >= self.ttl
         ]
         if not missing:
             for k in keys:
                 self._entries.move_to_end(k)
             if expired:
-                self._refresh_in_background(connection_id, source, [k[2] for k in expired], fetch)
-            return self._assemble(keys, now, from_cache=True)
-        task = self._refresh(connection_id, source, [k[2] for k in missing], fetch)
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=max(budget, 0.0))
-        except TimeoutError:
-            if all(self._entries.get(k) for k in keys):
-                return self._assemble(keys, time.monotonic(), from_cache=True)
-            raise
-        return self._assemble(keys, time.monotonic(), from_cache=False)
+                self._refresh_in_background(connection_id, source, expired, fetch)
+            return self._assemble(keys, now, {}, from_cache=True)
+        deadline = now + max(budget, 0.0)
+        fetched: dict[date, tuple[T, ...]] = {}
+        # A day may be invalidated again while it is fetched (busy calendars do that); the
+        # fetched answer still serves this reader, and the loop only fetches what is missing.
+        for _ in range(3):
+            task = asyncio.ensure_future(self._refresh(connection_id, source, missing, fetch))
+            try:
+                fetched.update(
+                    await asyncio.wait_for(
+                        asyncio.shield(task), timeout=max(deadline - time.monotonic(), 0.0)
+                    )
+                )
+            except TimeoutError:
+                if all(self._entries.get(k) or k[2] in fetched for k in keys):
+                    return self._assemble(keys, time.monotonic(), fetched, from_cache=True)
+                raise
+            missing = [k[2] for k in keys if k not in self._entries and k[2] not in fetched]
+            if not missing:
+                return self._assemble(keys, time.monotonic(), fetched, from_cache=False)
+        raise TimeoutError("availability kept changing while it was read")
 
     def _assemble(
-        self, keys: list[tuple[str, str, date]], now: float, *, from_cache: bool
+        self,
+        keys: list[tuple[str, str, date]],
+        now: float,
+        fetched: dict[date, tuple[T, ...]],
+        *,
+        from_cache: bool,
     ) -> Lookup[T]:
         items: list[T] = []
         oldest = now
         for k in keys:
             entry = self._entries.get(k)
-            if entry is None:
-                raise TimeoutError("a day was evicted while it was being read")
-            items.extend(entry.items)
-            oldest = min(oldest, entry.fetched_at)
+            if entry is not None:
+                items.extend(entry.items)
+                oldest = min(oldest, entry.fetched_at)
+            else:
+                items.extend(fetched[k[2]])  # fetched just now for this reader
         age = max(0.0, now - oldest)
         return Lookup(tuple(items), from_cache, timedelta(seconds=age), age >= self.ttl)
 
@@ -159,26 +178,34 @@ class AvailabilityCache(Generic[T]):
 
     async def _refresh(
         self, connection_id: str, source: str, days: list[date], fetch: Fetch[T]
-    ) -> None:
-        """One fetch covering the days nobody is fetching yet; waits for the others."""
+    ) -> dict[date, tuple[T, ...]]:
+        """One fetch covering the days nobody is fetching yet; waits for the others.
+
+        Returns what was fetched for ``days``; it is stored only if no invalidation of the
+        connection happened meanwhile, so an older answer never overwrites a newer truth.
+        """
         keys = [(connection_id, source, d) for d in days]
-        waiting = [self._inflight[k] for k in keys if k in self._inflight]
+        waiting = {k[2]: self._inflight[k] for k in keys if k in self._inflight}
         mine = sorted(k[2] for k in keys if k not in self._inflight)
+        result: dict[date, tuple[T, ...]] = {}
         if mine:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[dict[date, tuple[T, ...]]] = (
+                asyncio.get_running_loop().create_future()
+            )
             mine_keys = [(connection_id, source, d) for d in mine]
             for k in mine_keys:
                 self._inflight[k] = future
             generation = (self._epoch, self._generation.get(connection_id, 0))
             try:
                 self.provider_calls += 1
-                fetched = await fetch(day_start(mine[0]), day_start(mine[-1]) + DAY)
+                got = dict(await fetch(day_start(mine[0]), day_start(mine[-1]) + DAY))
+                data = {d: got.get(d, ()) for d in mine}
                 if (self._epoch, self._generation.get(connection_id, 0)) == generation:
-                    by_day = dict(fetched)
                     stamp = time.monotonic()
                     for d in mine:
-                        self._store((connection_id, source, d), Entry(by_day.get(d, ()), stamp))
-                future.set_result(None)
+                        self._store((connection_id, source, d), Entry(data[d], stamp))
+                future.set_result(data)
+                result.update(data)
             except BaseException as error:
                 future.set_exception(error)
                 future.exception()  # mark retrieved; the waiters below re-raise it
@@ -187,5 +214,6 @@ class AvailabilityCache(Generic[T]):
                 for k in mine_keys:
                     if self._inflight.get(k) is future:
                         del self._inflight[k]
-        for other in waiting:
-            await other
+        for day, other in waiting.items():
+            result[day] = (await other).get(day, ())
+        return result

@@ -100,9 +100,10 @@ async def test_invalidation_during_a_fetch_discards_its_result() -> None:
     )
     await asyncio.sleep(0.01)
     cache.invalidate("c", [MONDAY.date()])
-    with pytest.raises(TimeoutError):
-        # The fetched data predates the invalidation, so it was not stored.
-        await pending
+    # The reader still gets the answer it waited for...
+    assert (await pending).items == ("2026-11-23:v1",)
+    # ...but it was not stored: it predates the invalidation.
+    assert len(cache) == 0
     provider.delay = 0
     provider.version = 2
     after = await cache.get("c", "s", MONDAY, MONDAY + timedelta(days=1), provider.fetch, budget=1)
@@ -150,3 +151,22 @@ async def test_a_failed_fetch_reaches_every_waiter_and_caches_nothing() -> None:
     )
     assert all(isinstance(r, RuntimeError) for r in results)
     assert len(cache) == 0
+
+
+async def test_readers_get_their_fetch_even_when_an_invalidation_discards_it() -> None:
+    """Under a burst of bookings every fetch may be overtaken by an invalidation; readers must
+    still be answered (with what was just fetched), not time out."""
+    cache: AvailabilityCache[str] = AvailabilityCache(ttl=60, max_days=100)
+    provider = Provider(delay=0.02)
+
+    async def invalidate_constantly() -> None:
+        for _ in range(20):
+            cache.invalidate("c", [MONDAY.date()])
+            await asyncio.sleep(0.005)
+
+    readers = [
+        cache.get("c", "s", MONDAY, MONDAY + timedelta(days=1), provider.fetch, budget=5)
+        for _ in range(20)
+    ]
+    results = await asyncio.gather(invalidate_constantly(), *readers)
+    assert all(r.items == ("2026-11-23:v1",) for r in results[1:])
