@@ -43,7 +43,9 @@ def _adapters() -> dict[ProviderKind, AdapterFactory]:
     from service.providers.calendly import calendly_adapter
 
     adapters[ProviderKind.CALENDLY] = calendly_adapter
-    # Google adapter: registered here.
+    from service.providers.google import google_provider
+
+    adapters[ProviderKind.GOOGLE] = google_provider
     return adapters
 
 

@@ -10,16 +10,19 @@ import httpx
 import pytest
 
 from gleam.calendar.v1 import calendar_service_pb2 as api
+from gleam.calendar.v1 import resources_pb2 as res
 from service.config import Settings
 from service.http.app import create_http_app
 from service.model import Plan
 from service.scheduling.app import CalendarApp
 from service.scheduling.google_oauth import CALENDAR_LIST, EVENTS_OWNED, FREEBUSY
 from tests.conftest import Server
+from tests.emulators.google_calendar import GoogleCalendarEmulator, google_client
 from tests.emulators.google_token import GoogleTokenEmulator
 from tests.helpers import Clock, Tenant, assert_error, make_tenant
 
 TOKEN_URL = "http://google.test/token"
+API_URL = "http://calendar.google.test/calendar/v3"
 
 
 @pytest.fixture
@@ -29,6 +32,7 @@ def config(config: Settings) -> Settings:
             "google_client_id": GoogleTokenEmulator.client_id,
             "google_client_secret": GoogleTokenEmulator.client_secret,
             "google_token_url": TOKEN_URL,
+            "google_api_url": API_URL,
             "public_base_url": "https://calendar.example.com",
         }
     )
@@ -38,7 +42,8 @@ def config(config: Settings) -> Settings:
 async def google(app: CalendarApp) -> GoogleTokenEmulator:
     emulator = GoogleTokenEmulator()
     await app.deps.http.aclose()
-    app.deps.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator.app()))
+    # The Google adapter is registered, so a connect also reaches the Calendar API.
+    app.deps.http = google_client(TOKEN_URL, API_URL, emulator, GoogleCalendarEmulator(emulator))
     return emulator
 
 
@@ -97,10 +102,9 @@ async def test_forged_reused_foreign_and_expired_states_are_refused(
     assert_error(caught.value, grpc.StatusCode.INVALID_ARGUMENT, "OAUTH_STATE_INVALID")
 
     # First real use consumes the state; the exchange passes the emulator's PKCE check and
-    # gets as far as the (not yet registered) Google adapter...
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _connect(server, tenant, code, params["state"])
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # the Google adapter connects...
+    connected = await _connect(server, tenant, code, params["state"])
+    assert connected.connection.status == res.CONNECTION_STATUS_CONNECTED
     assert google.exchanges == 1
     # ...so a replay is refused without reaching Google.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
