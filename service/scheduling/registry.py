@@ -39,7 +39,9 @@ T = TypeVar("T")
 def _adapters() -> dict[ProviderKind, AdapterFactory]:
     """Every external adapter this server ships, by provider."""
     adapters: dict[ProviderKind, AdapterFactory] = {}
-    # Cal.com adapter: registered here.
+    from service.providers.calcom import calcom_adapter
+
+    adapters[ProviderKind.CALCOM] = calcom_adapter
     from service.providers.calendly import calendly_adapter
 
     adapters[ProviderKind.CALENDLY] = calendly_adapter
