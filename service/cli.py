@@ -1,4 +1,5 @@
-"""Command line: serve (default), migrate, create-account, seed-demo, rotate-credentials."""
+"""Command line: serve (default), migrate, create-account, seed-demo, rotate-credentials,
+notify-worker."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("seed-demo", help="create the demo tenant and print its API key")
     demo.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("rotate-credentials", help="re-encrypt stored credentials with the first key")
+    sub.add_parser(
+        "notify-worker",
+        help="deliver confirmations (email, SMS) on their own; pair with "
+        "CALENDAR_NOTIFY_IN_SERVER=false on the servers",
+    )
     return parser
 
 
@@ -78,6 +84,10 @@ async def _run(command: str, args: argparse.Namespace, config: Settings) -> None
         elif command == "rotate-credentials":
             count = await rotate_credentials(app.deps)
             print(f"re-encrypted {count} credential(s)")
+        elif command == "notify-worker":
+            from service.notify.worker import run_until_signal
+
+            await run_until_signal(app.deps)
     finally:
         if command != "serve":
             await app.close()

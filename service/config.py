@@ -88,6 +88,43 @@ class Settings(BaseSettings):
     calendly_auth_url: str = Field(
         "https://auth.calendly.com", description="Calendly OAuth base URL (token refresh)."
     )
+    smtp_host: str = Field(
+        "", description="SMTP server for confirmation emails (empty: email stays queued)."
+    )
+    smtp_port: int = Field(587, description="SMTP port (587 with STARTTLS, 465 with TLS).")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_tls: bool = Field(False, description="Implicit TLS from the first byte (port 465).")
+    smtp_username: str = Field("", description="SMTP login (empty: no authentication).")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_from: str = Field(
+        "", description="From address of confirmation emails, e.g. bookings@example.com."
+    )
+    smtp_timeout_seconds: float = Field(20.0, description="Upper bound on one SMTP delivery.")
+    sms_api_url: str = Field(
+        "https://api.twilio.com", description="Twilio-compatible REST API base URL."
+    )
+    sms_account_sid: str = Field("", description="SMS account SID (empty: SMS stays queued).")
+    sms_auth_token: str = Field("", description="SMS auth token.")
+    sms_from: str = Field("", description="SMS sender number (E.164), e.g. +12125550199.")
+    phone_default_region: str = Field(
+        "US", description="Region for caller phone numbers given without a country code."
+    )
+    notify_interval_seconds: float = Field(
+        5.0, description="How often the confirmation worker looks for due messages."
+    )
+    notify_batch_size: int = Field(20, description="Messages one worker claims at a time.")
+    notify_max_attempts: int = Field(
+        8, description="Delivery attempts before a confirmation is marked FAILED."
+    )
+    notify_retry_base_seconds: float = Field(
+        30.0, description="First retry delay; doubles per attempt (with jitter)."
+    )
+    notify_lease_seconds: float = Field(
+        120.0, description="How long a claimed message is reserved before it is due again."
+    )
+    notify_in_server: bool = Field(
+        True, description="Run the confirmation worker inside `serve` (off: `notify-worker`)."
+    )
 
     @cached_property
     def sqlalchemy_url(self) -> str:

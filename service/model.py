@@ -123,6 +123,8 @@ class Confirmations:
     email: bool = True
     sms: bool = False
     calendar_invite: bool = True
+    # Where the built-in calendar's invite goes (the business's own inbox); empty: no invite.
+    business_email: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,7 @@ def book_request(tenant: Tenant, start: datetime, **overrides: object) -> api.Bo
         "agent_id": tenant.agent_id,
         "event_type_id": tenant.event_type_id,
         "start_time": ts(start),
-        "caller": res.Caller(name="Pat Caller", email="pat@example.com", phone="+15555550100"),
+        "caller": res.Caller(name="Pat Caller", email="pat@example.com", phone="+12125550100"),
         "call_id": "call-1",
     }
     fields.update(overrides)

@@ -351,7 +351,10 @@ def settings(s: AgentSettings) -> res.AgentCalendarSettings:
             title_template=e.title_template,
         ),
         confirmations=res.ConfirmationChannels(
-            email=c.email, sms=c.sms, calendar_invite=c.calendar_invite
+            email=c.email,
+            sms=c.sms,
+            calendar_invite=c.calendar_invite,
+            business_email=c.business_email,
         ),
         business_name=s.business_name,
     )
@@ -418,7 +421,10 @@ def from_settings(m: res.AgentCalendarSettings) -> AgentSettings:
             title_template=e.title_template,
         ),
         confirmations=Confirmations(
-            m.confirmations.email, m.confirmations.sms, m.confirmations.calendar_invite
+            m.confirmations.email,
+            m.confirmations.sms,
+            m.confirmations.calendar_invite,
+            m.confirmations.business_email.strip(),
         ),
         business_name=m.business_name,
     )

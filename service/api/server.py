@@ -20,6 +20,7 @@ from service.api.interceptors import (
 )
 from service.api.servicer import CalendarServicer
 from service.http.app import HttpServer
+from service.notify.worker import run_forever as run_notify_worker
 from service.scheduling.app import CalendarApp
 from service.scheduling.maintenance import run_forever
 
@@ -79,6 +80,11 @@ async def serve(app: CalendarApp) -> None:
     print(f"gleam-calendar listening on {config.host}:{port}", flush=True)
     print(f"gleam-calendar http on {config.host}:{http.port}", flush=True)
     upkeep = asyncio.create_task(run_forever(app.deps), name="maintenance")
+    notify = (
+        asyncio.create_task(run_notify_worker(app.deps), name="notify-worker")
+        if config.notify_in_server
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -91,4 +97,9 @@ async def serve(app: CalendarApp) -> None:
     upkeep.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await upkeep
+    if notify is not None:
+        # Cancelling mid-delivery loses nothing: claimed rows come due again at lease expiry.
+        notify.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notify
     await app.close()

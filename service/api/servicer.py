@@ -14,6 +14,7 @@ from service.api import convert
 from service.api.interceptors import current_deadline, current_principal
 from service.errors import InvalidArgument, PlanRequired
 from service.model import Plan, ProviderKind
+from service.notify import templates
 from service.scheduling.app import CalendarApp
 from service.scheduling.appointments import list_appointments
 from service.scheduling.availability import SlotQuery
@@ -44,6 +45,35 @@ def _apply_mask(
     merged.CopyFrom(current)
     mask.MergeMessage(update, merged, replace_message_field=True, replace_repeated_field=True)
     return merged
+
+
+def _template_pb(m: templates.Template) -> res.ConfirmationTemplate:
+    return res.ConfirmationTemplate(
+        subject=m.subject, text_body=m.text, html_body=m.html, sms_body=m.sms
+    )
+
+
+def _templates_pb(m: templates.Templates) -> res.ConfirmationTemplates:
+    out = res.ConfirmationTemplates(
+        booked=_template_pb(m.booked),
+        rescheduled=_template_pb(m.rescheduled),
+        cancelled=_template_pb(m.cancelled),
+    )
+    if m.updated_at is not None:
+        out.update_time.CopyFrom(convert.ts(m.updated_at))
+    return out
+
+
+def _template_from_pb(p: res.ConfirmationTemplate) -> templates.Template:
+    return templates.Template(subject=p.subject, text=p.text_body, html=p.html_body, sms=p.sms_body)
+
+
+def _templates_from_pb(p: res.ConfirmationTemplates) -> templates.Templates:
+    return templates.Templates(
+        booked=_template_from_pb(p.booked),
+        rescheduled=_template_from_pb(p.rescheduled),
+        cancelled=_template_from_pb(p.cancelled),
+    )
 
 
 class CalendarServicer(api_grpc.CalendarServiceServicer):
@@ -203,6 +233,22 @@ class CalendarServicer(api_grpc.CalendarServiceServicer):
         merged.agent_id = agent_id
         saved = await self._app.agents.save_settings(_account(), convert.from_settings(merged))
         return api.UpdateAgentCalendarSettingsResponse(settings=convert.settings(saved))
+
+    # Confirmation templates --------------------------------------------------------------
+
+    async def GetConfirmationTemplates(
+        self, request: api.GetConfirmationTemplatesRequest, context: Context
+    ) -> api.GetConfirmationTemplatesResponse:
+        loaded = await templates.load(self._app.deps, _account())
+        return api.GetConfirmationTemplatesResponse(templates=_templates_pb(loaded))
+
+    async def UpdateConfirmationTemplates(
+        self, request: api.UpdateConfirmationTemplatesRequest, context: Context
+    ) -> api.UpdateConfirmationTemplatesResponse:
+        saved = await templates.save(
+            self._app.deps, _account(), _templates_from_pb(request.templates)
+        )
+        return api.UpdateConfirmationTemplatesResponse(templates=_templates_pb(saved))
 
     async def PrepareCall(
         self, request: api.PrepareCallRequest, context: Context

@@ -24,6 +24,13 @@ class Kind(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class Status(enum.StrEnum):
+    PENDING = "PENDING"  # due at next_attempt_at
+    SENDING = "SENDING"  # claimed by a worker until next_attempt_at (the lease); then due again
+    SENT = "SENT"
+    FAILED = "FAILED"  # gave up: permanent refusal, no recipient, or too many attempts
+
+
 class Channel(enum.StrEnum):
     EMAIL = "EMAIL"  # to the caller, with an .ics invite
     SMS = "SMS"  # to the caller
@@ -48,7 +55,7 @@ async def enqueue(
         channels.append(Channel.SMS)
     # Google and the other providers invite through the event itself; the built-in calendar
     # has no one else to send the business its invite.
-    if wants.calendar_invite and provider is ProviderKind.BUILTIN:
+    if wants.calendar_invite and wants.business_email and provider is ProviderKind.BUILTIN:
         channels.append(Channel.BUSINESS_INVITE)
     if not channels:
         return

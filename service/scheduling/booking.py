@@ -304,7 +304,7 @@ class Booking:
     # Book --------------------------------------------------------------------------------
 
     async def book(self, account_id: str, cmd: BookCommand, deadline: Deadline) -> Appointment:
-        caller = validate_caller(cmd.caller)
+        caller = validate_caller(cmd.caller, default_region=self._deps.config.phone_default_region)
         if len(cmd.notes) > 2000:
             raise InvalidArgument("notes", "must be at most 2000 characters")
         ctx = await self._agents.context(account_id, cmd.agent_id)

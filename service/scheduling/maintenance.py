@@ -18,11 +18,13 @@ from sqlalchemy import String, cast, delete, select, update
 
 from service.deadline import Deadline
 from service.errors import CalendarError
-from service.model import AppointmentStatus
+from service.model import AppointmentStatus, ProviderKind
+from service.notify import outbox
 from service.providers.base import EventRef
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
 from service.scheduling.registry import provider_for
+from service.scheduling.settings_codec import from_document
 from service.store import tables as t
 
 log = logging.getLogger("gleam.calendar.maintenance")
@@ -64,6 +66,23 @@ async def reconcile_pending(deps: Deps) -> dict[str, int]:
                 current.status = AppointmentStatus.CONFIRMED.value
                 current.provider_reference = ref.reference
                 counts["confirmed"] += 1
+                # The booking's confirmation was never written (the request did not see the
+                # outcome); it goes into the outbox with the change that confirms it.
+                settings = await session.get(
+                    t.AgentSettings, (current.account_id, current.agent_id)
+                )
+                if settings is not None:
+                    event_title = await session.scalar(
+                        select(t.EventType.title).where(t.EventType.id == current.event_type_id)
+                    )
+                    await outbox.enqueue(
+                        session,
+                        current,
+                        from_document(current.agent_id, settings.data),
+                        ProviderKind(connection.provider),
+                        outbox.Kind.BOOKED,
+                        event_type_title=event_title or "",
+                    )
             else:
                 current.status = AppointmentStatus.FAILED.value
                 await session.execute(

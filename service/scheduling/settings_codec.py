@@ -54,7 +54,12 @@ def to_document(s: AgentSettings) -> dict[str, Any]:
             "slot_step_s": int(e.slot_step.total_seconds()),
             "title_template": e.title_template,
         },
-        "confirmations": {"email": c.email, "sms": c.sms, "calendar_invite": c.calendar_invite},
+        "confirmations": {
+            "email": c.email,
+            "sms": c.sms,
+            "calendar_invite": c.calendar_invite,
+            "business_email": c.business_email,
+        },
     }
 
 
@@ -87,5 +92,8 @@ def from_document(agent_id: str, d: dict[str, Any]) -> AgentSettings:
             slot_step=timedelta(seconds=e["slot_step_s"]),
             title_template=e["title_template"],
         ),
-        confirmations=Confirmations(c["email"], c["sms"], c["calendar_invite"]),
+        # Documents saved before business_email existed have no such key.
+        confirmations=Confirmations(
+            c["email"], c["sms"], c["calendar_invite"], c.get("business_email", "")
+        ),
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import string
 from datetime import timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from service.errors import InvalidArgument
 from service.model import AgentSettings, Caller, Window
@@ -16,9 +18,7 @@ MIN_DURATION = timedelta(minutes=5)
 MAX_DURATION = timedelta(minutes=480)
 MAX_BUFFER = timedelta(hours=24)
 MAX_ADVANCE_DAYS = 3650
-# Syntax only, deliberately loose: the provider or the mail server is the real judge.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9 ()./-]{6,24}$")
+DEFAULT_PHONE_REGION = "US"
 
 
 @lru_cache(maxsize=512)
@@ -102,24 +102,57 @@ def validate_settings(s: AgentSettings) -> None:
     if not e.title_template.strip():
         raise InvalidArgument("settings.event_defaults.title_template", "must not be empty")
     check_template(e.title_template, "settings.event_defaults.title_template")
+    if s.confirmations.business_email:
+        check_email(s.confirmations.business_email, "settings.confirmations.business_email")
     if s.enabled and not s.connection_id:
         raise InvalidArgument(
             "settings.connection_id", "is required when calendar access is enabled"
         )
 
 
-def validate_caller(caller: Caller, field: str = "caller") -> Caller:
+def check_email(value: str, field: str) -> str:
+    """The address in normalised form; syntax only (no DNS: Book must not wait on it)."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidArgument(field, "is not a valid email address") from exc
+
+
+def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
+    """E.164 form of a phone number; ValueError unless it is a valid number.
+
+    "Valid" (a number in an allocated range for its region), not merely "possible" (the right
+    length): a digit misheard on a call often still has the right length, and catching it here
+    lets the agent ask again instead of a confirmation SMS going nowhere.
+    """
+    try:
+        parsed = phonenumbers.parse(value, default_region or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_caller(
+    caller: Caller, field: str = "caller", *, default_region: str = DEFAULT_PHONE_REGION
+) -> Caller:
     name = caller.name.strip()
     if not name:
         raise InvalidArgument(f"{field}.name", "the caller's name is required")
     if len(name) > 200:
         raise InvalidArgument(f"{field}.name", "must be at most 200 characters")
     email = caller.email.strip()
-    if email and not _EMAIL.match(email):
-        raise InvalidArgument(f"{field}.email", "is not a valid email address")
+    if email:
+        email = check_email(email, f"{field}.email")
     phone = caller.phone.strip()
-    if phone and not _PHONE.match(phone):
-        raise InvalidArgument(f"{field}.phone", "is not a valid phone number")
+    if phone:
+        try:
+            phone = normalize_phone(phone, default_region)
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"{field}.phone", "is not a valid phone number (E.164, e.g. +12125550100)"
+            ) from exc
     if caller.time_zone:
         check_time_zone(caller.time_zone, f"{field}.time_zone")
     return Caller(name=name, email=email, phone=phone, time_zone=caller.time_zone)

@@ -220,6 +220,16 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ConfirmationTemplateSet(Base):
+    """An account's confirmation wording (service.notify.templates); absent means defaults."""
+
+    __tablename__ = "confirmation_templates"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    # {"BOOKED": {"subject": ..., "text": ..., "html": ..., "sms": ...}, ...}; only saved fields.
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OAuthState(Base):
     """A pending OAuth consent: single use, short-lived, bound to the account that asked."""
 

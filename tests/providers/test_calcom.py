@@ -116,7 +116,7 @@ async def use_calcom(
 async def book(
     server: Server, tenant: Tenant, event_type_id: str, start: datetime, **caller: str
 ) -> res.Appointment:
-    who = {"name": "Pat Caller", "email": "pat@example.com", "phone": "+15555550100", **caller}
+    who = {"name": "Pat Caller", "email": "pat@example.com", "phone": "+12125550100", **caller}
     answer = await server.stub.Book(
         api.BookRequest(
             agent_id=tenant.agent_id,
@@ -270,7 +270,7 @@ async def test_book_reschedule_cancel(
     assert attendee["name"] == "Pat Caller"
     assert attendee["email"] == "pat@example.com"
     assert attendee["timeZone"] == "Europe/Paris"
-    assert attendee["phoneNumber"] == "+15555550100"
+    assert attendee["phoneNumber"] == "+12125550100"
     # The slot was held first, then the hold released once booked.
     [hold] = emulator.requests("POST", "/v2/slots/reservations")
     assert hold.body["eventTypeId"] == CONSULTATION

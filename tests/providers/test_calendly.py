@@ -110,7 +110,7 @@ async def use_calendly(
 async def book(
     server: Server, tenant: Tenant, event_type_id: str, start: datetime, **caller: str
 ) -> res.Appointment:
-    who = {"name": "Pat Caller", "email": "pat@example.com", "phone": "+15555550100", **caller}
+    who = {"name": "Pat Caller", "email": "pat@example.com", "phone": "+12125550100", **caller}
     answer = await server.stub.Book(
         api.BookRequest(
             agent_id=tenant.agent_id,
@@ -281,7 +281,7 @@ async def test_book_reschedule_cancel(
         "name": "Pat Caller",
         "email": "pat@example.com",
         "timezone": "Europe/Paris",
-        "text_reminder_number": "+15555550100",
+        "text_reminder_number": "+12125550100",
     }
     assert sent["tracking"]["utm_content"] == appt.appointment_id
 

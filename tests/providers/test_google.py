@@ -156,7 +156,7 @@ def _book(
         agent_id=tenant.agent_id,
         event_type_id=event_type_id,
         start_time=ts(TUESDAY_9AM + timedelta(hours=hours)),
-        caller=res.Caller(name="Pat Caller", email=email, phone="+15555550100"),
+        caller=res.Caller(name="Pat Caller", email=email, phone="+12125550100"),
         call_id="call-1",
     )
 
@@ -277,7 +277,7 @@ async def test_slots_book_reschedule_cancel(
     assert event["extendedProperties"]["private"]["gleam_appointment_id"] == (
         appointment.appointment_id
     )
-    assert "+1555" not in event["description"]  # no phone number in the owner's calendar
+    assert "+1212" not in event["description"]  # no phone number in the owner's calendar
     assert cal.query_of("events.insert") == [{"sendUpdates": "all"}]
 
     # The inserted event is busy time in freeBusy itself, not only in our claims.

@@ -21,6 +21,7 @@ TABLES = {
     "outbox",
     "audit_log",
     "oauth_states",
+    "confirmation_templates",
 }
 
 

@@ -194,6 +194,18 @@ class CalendarClient:
         """Updates the fields of an agent's settings named in ``update_mask``."""
         return self._call(self._stub.UpdateAgentCalendarSettings, request, timeout)
 
+    def get_confirmation_templates(
+        self, request: pb.GetConfirmationTemplatesRequest, *, timeout: float | None = None
+    ) -> pb.GetConfirmationTemplatesResponse:
+        """Returns the account's confirmation templates (defaults where none were saved)."""
+        return self._call(self._stub.GetConfirmationTemplates, request, timeout)
+
+    def update_confirmation_templates(
+        self, request: pb.UpdateConfirmationTemplatesRequest, *, timeout: float | None = None
+    ) -> pb.UpdateConfirmationTemplatesResponse:
+        """Replaces the account's confirmation templates; unknown placeholders are refused."""
+        return self._call(self._stub.UpdateConfirmationTemplates, request, timeout)
+
     def prepare_call(
         self, request: pb.PrepareCallRequest, *, timeout: float | None = None
     ) -> pb.PrepareCallResponse:
