@@ -1,7 +1,11 @@
-"""Provider pushes that tell us a calendar changed: Cal.com and Calendly webhooks.
+"""Provider pushes that tell us a calendar changed: Cal.com and Calendly webhooks, Google
+push notifications.
 
-Each connection has its own signing secret (generated at connect, stored encrypted) and its
-own URL, ``/webhooks/{provider}/{connection_id}``. A push whose signature does not verify, or
+Each connection has its own signing secret (generated at connect, stored encrypted). Cal.com
+and Calendly post to the connection's own URL, ``/webhooks/{provider}/{connection_id}``. Google
+signs nothing: its notifications go to one URL, ``/webhooks/google``, name their channel
+(``X-Goog-Channel-ID``, stored in the connection's ``provider_state``) and echo the channel
+token, which is the connection's secret. A push whose signature or token does not verify, or
 that is too old or already seen (replay), gets 401 and changes nothing; a valid one drops the
 connection's held availability on every replica. Nothing from the body is trusted beyond that:
 we re-read availability from the provider, so a webhook can only make us look again.
@@ -30,6 +34,9 @@ from service.store.crypto import DecryptionError
 # Calendly signs a timestamp; older pushes are refused as replays (its docs suggest minutes).
 TOLERANCE_SECONDS = 180
 SEEN_LIMIT = 10_000
+# Google's resource states: "sync" announces a new channel (nothing changed); the others mean
+# the watched calendar's events changed.
+GOOGLE_CHANGED = frozenset({"exists", "not_exists"})
 
 
 def calcom_signature(secret: str, body: bytes) -> str:
@@ -52,6 +59,7 @@ class Webhooks(RouteFactory):
         return [
             Route("/webhooks/calcom/{connection_id}", self.calcom, methods=["POST"]),
             Route("/webhooks/calendly/{connection_id}", self.calendly, methods=["POST"]),
+            Route("/webhooks/google", self.google, methods=["POST"]),
         ]
 
     async def _secret(self, connection_id: str, provider: ProviderKind) -> str | None:
@@ -61,6 +69,11 @@ class Webhooks(RouteFactory):
                     t.Connection.id == connection_id, t.Connection.provider == provider.value
                 )
             )
+        return self._unsealed(row)
+
+    def _unsealed(self, row: t.Connection | None) -> str | None:
+        """The connection's webhook secret; None for no connection, a revoked one, or a
+        secret that does not decrypt."""
         if row is None or row.status == ConnectionStatus.REVOKED.value:
             return None
         sealed = row.provider_state.get("webhook_secret")
@@ -123,4 +136,38 @@ class Webhooks(RouteFactory):
             return self._refuse()
         if not self._first_time(given):
             return self._refuse()
+        return await self._accept(connection_id)
+
+    async def _google_channel(self, channel_id: str) -> tuple[str, str] | None:
+        """(connection id, webhook secret) of the Google connection whose current channel this
+        is. A replaced or stopped channel is no longer stored, so it is refused."""
+        async with self.app.deps.db.read() as session:
+            row = await session.scalar(
+                select(t.Connection).where(
+                    t.Connection.provider == ProviderKind.GOOGLE.value,
+                    t.Connection.provider_state["google_channel_id"].as_string() == channel_id,
+                )
+            )
+        secret = self._unsealed(row)
+        return None if row is None or secret is None else (row.id, secret)
+
+    async def google(self, request: Request) -> Response:
+        channel_id = request.headers.get("x-goog-channel-id", "")
+        given = request.headers.get("x-goog-channel-token", "")
+        state = request.headers.get("x-goog-resource-state", "")
+        number = request.headers.get("x-goog-message-number", "")
+        if not channel_id or not given or not number.isdigit():
+            return self._refuse()
+        found = await self._google_channel(channel_id)
+        if found is None:
+            return self._refuse()
+        connection_id, secret = found
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return self._refuse()
+        # The token is static, so a captured notification verifies forever: a message number
+        # seen before on this channel is a replay.
+        if not self._first_time(f"google:{channel_id}:{number}"):
+            return self._refuse()
+        if state not in GOOGLE_CHANGED:
+            return JSONResponse({"status": "ok"})  # "sync" (or unknown): nothing changed
         return await self._accept(connection_id)

@@ -158,6 +158,18 @@ class CalendarProvider(Protocol):
         """Cancel; an event that is already gone counts as cancelled."""
         ...
 
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        """Asks the provider to push changes to ``callback_url``, signed or tokened with
+        ``secret``. Returns non-secret state to merge into ``provider_state`` (subscription
+        id or URI, channel id, resource id, expiration) that ``unsubscribe`` gets back."""
+        ...
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
+        """Stops the pushes ``subscribe`` started; one already gone counts as stopped."""
+        ...
+
 
 def padded(start: datetime, end: datetime, before: timedelta, after: timedelta) -> Interval:
     return Interval(start - before, end + after)

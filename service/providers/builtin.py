@@ -7,7 +7,9 @@ so creating an event has nothing left to do once the claim is committed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import literal, select, union_all
 
@@ -124,4 +126,13 @@ class BuiltinProvider:
         return ref
 
     async def cancel_event(self, ref: EventRef, deadline: Deadline) -> None:
+        return None
+
+    # Our own calendar changes only through us, and every such write invalidates directly.
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        return {}
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
         return None

@@ -25,6 +25,8 @@ How Cal.com maps onto our model:
 - Reschedule: ``POST /v2/bookings/{uid}/reschedule``; Cal.com answers with a *new* booking uid
   (the old booking becomes cancelled with ``rescheduledToUid``), which becomes our reference.
 - Cancel: ``POST /v2/bookings/{uid}/cancel``; already cancelled or unknown counts as done.
+- Pushes: ``POST /v2/webhooks`` (user scope, booking triggers, our per-connection secret, which
+  Cal.com uses for ``X-Cal-Signature-256``); ``DELETE /v2/webhooks/{id}`` stops them.
 - Exactly once: when the booking call's outcome is unknown (timeout, transport error, 5xx) we
   look the booking up by its metadata (``find_event``) before answering; only if that lookup
   cannot answer either is the outcome reported as unknown (ProviderUnavailable: the appointment
@@ -92,6 +94,8 @@ API_VERSIONS: tuple[tuple[str, str], ...] = (
 )
 
 METADATA_KEY = "gleam_appointment_id"
+# What changes a connection's availability: a booking made, moved or cancelled at Cal.com.
+WEBHOOK_TRIGGERS = ("BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED")
 PLACEHOLDER_EMAIL = "no-email+{appointment_id}@gleam-calendar.invalid"
 # Minutes Cal.com holds a reserved slot: enough for the booking call that follows it.
 RESERVATION_MINUTES = 2
@@ -585,6 +589,42 @@ class CalcomProvider:
             )
         except NotFound:
             return  # already cancelled, or gone: what cancelling wanted
+
+    # Pushes --------------------------------------------------------------------------------
+
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        """A user-scoped webhook for booking changes, signed with our per-connection secret."""
+        answer = await self._call(
+            "POST",
+            "/v2/webhooks",
+            deadline,
+            "create webhook",
+            json={
+                "active": True,
+                "subscriberUrl": callback_url,
+                "triggers": list(WEBHOOK_TRIGGERS),
+                "secret": secret,
+            },
+        )
+        data = answer.get("data")
+        webhook_id = data.get("id") if isinstance(data, dict) else None
+        if webhook_id is None:
+            raise ProviderUnavailable(PROVIDER, "created a webhook without naming it")
+        # The spec types ids as numbers; keep the integer form ("12", not "12.0").
+        if isinstance(webhook_id, float) and webhook_id.is_integer():
+            webhook_id = int(webhook_id)
+        return {"calcom_webhook_id": str(webhook_id)}
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
+        webhook_id = str(state.get("calcom_webhook_id") or "")
+        if not webhook_id:
+            return
+        try:
+            await self._call("DELETE", f"/v2/webhooks/{webhook_id}", deadline, "delete webhook")
+        except NotFound:
+            return  # already gone: what unsubscribing wanted
 
 
 def _event_type_id(event_type: EventType) -> str:

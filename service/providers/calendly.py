@@ -17,6 +17,8 @@ How Calendly maps onto our model:
 - Lookup after an unknown outcome: every invitee we create carries ``tracking.utm_source =
   "gleam-calendar"`` and ``tracking.utm_content = <appointment id>``; ``find_event`` scans the
   user's recent active events for that marker.
+- Pushes: ``POST /webhook_subscriptions`` (scope user, invitee created/canceled, our
+  per-connection secret as ``signing_key``); ``DELETE /webhook_subscriptions/{uuid}`` stops them.
 
 Every base URL comes from configuration (``calendly_api_url``); pagination is followed by page
 token against that base, never by a URL taken from a response, so the token is never sent to a
@@ -70,6 +72,8 @@ AVAILABILITY_WINDOW = timedelta(days=31)
 FUTURE_MARGIN = timedelta(minutes=1)
 # Calendly's maximum ``count``.
 PAGE_SIZE = 100
+# Booked or cancelled (a Calendly reschedule is a cancel plus a create): what changes slots.
+WEBHOOK_EVENTS = ("invitee.created", "invitee.canceled")
 # A runaway pagination (a provider bug) must not hold a live call.
 MAX_PAGES = 50
 # find_event: an appointment is left PENDING for minutes, at most days (provider outage); only
@@ -244,8 +248,11 @@ class CalendlyProvider:
         json: Any = None,
         auth_call: bool = False,
         slot_start: datetime | None = None,
+        empty_ok: bool = False,
     ) -> dict[str, Any]:
-        """One Calendly request. Raises only CalendarError or ProviderAuthError."""
+        """One Calendly request. Raises only CalendarError or ProviderAuthError.
+
+        ``empty_ok``: the operation answers 204 No Content (deletes)."""
         remaining = deadline.remaining()
         if remaining <= 0:
             raise ProviderUnavailable(PROVIDER, f"was not asked ({operation}): no time left")
@@ -267,7 +274,7 @@ class CalendlyProvider:
                 response, operation, self._clock(), auth_call=auth_call, slot_start=slot_start
             )
         body = _body(response)
-        if not body:
+        if not body and not (empty_ok and response.status_code == 204):
             raise ProviderUnavailable(PROVIDER, f"answered {operation} with no JSON object")
         return body
 
@@ -546,6 +553,52 @@ class CalendlyProvider:
             )
         except NotFound:
             return  # already cancelled, or gone: what cancelling wanted
+
+    # Pushes --------------------------------------------------------------------------------
+
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        """A user-scoped webhook subscription; ``signing_key`` is ours, so Calendly signs
+        ``Calendly-Webhook-Signature`` with the secret we verify against."""
+        user = await self._user_uri(deadline)
+        organization = str(self._state.get("organization_uri") or "")
+        if not organization:
+            raise ProviderUnavailable(PROVIDER, "named no organization for the user")
+        answer = await self._call(
+            "POST",
+            "/webhook_subscriptions",
+            deadline,
+            "create webhook subscription",
+            json={
+                "url": callback_url,
+                "events": list(WEBHOOK_EVENTS),
+                "organization": organization,
+                "user": user,
+                "scope": "user",
+                "signing_key": secret,
+            },
+        )
+        resource = answer.get("resource") or {}
+        uri = str(resource.get("uri") or "") if isinstance(resource, dict) else ""
+        if not uri:
+            raise ProviderUnavailable(PROVIDER, "created a webhook subscription without a URI")
+        return {"calendly_webhook_uri": uri}
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
+        uri = str(state.get("calendly_webhook_uri") or "")
+        if not uri:
+            return
+        try:
+            await self._call(
+                "DELETE",
+                f"/webhook_subscriptions/{_uuid(uri)}",
+                deadline,
+                "delete webhook subscription",
+                empty_ok=True,
+            )
+        except NotFound:
+            return  # already gone: what unsubscribing wanted
 
 
 def _uuid(uri: str) -> str:

@@ -7,6 +7,10 @@ never a second event. Every request goes through ``_request`` (token, timeout, o
 401, one bounded rate-limit retry) and every failure through ``_error`` (one mapping, never a
 raw exception). Base URLs come from configuration.
 
+Pushes: ``events.watch`` on the primary (booking) calendar opens a channel whose token is the
+connection's webhook secret (checked by the receiver); ``channels.stop`` closes it. Channels
+expire (Google picks the lifetime), so the maintenance loop re-watches before they do.
+
 Event references are ``"<calendarId>/<eventId>"``: Google event ids are per calendar, and
 cancel/move get only the reference, so it must name the calendar too.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -494,6 +499,49 @@ class GoogleCalendarProvider:
             # Only attendees are notified, and the caller is one only when invites were on.
             params={"sendUpdates": "all"},
             ok=(200, 204, 404, 410),  # already gone counts as cancelled
+        )
+
+    # Pushes --------------------------------------------------------------------------------
+
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        """A new ``web_hook`` channel on the primary calendar; the token is our secret."""
+        channel_id = uuid.uuid4().hex  # 32 characters; Google allows 64
+        response = await self._request(
+            "POST",
+            self._event_path(self._primary) + "/watch",
+            deadline,
+            "events.watch",
+            body={"id": channel_id, "type": "web_hook", "address": callback_url, "token": secret},
+        )
+        answer = self._json(response)
+        resource_id = answer.get("resourceId")
+        if not isinstance(resource_id, str) or not resource_id:
+            raise ProviderUnavailable(PROVIDER, "opened a channel without a resource id")
+        try:
+            # Channel.expiration is an int64 in milliseconds, sent as a string.
+            expires_ms = int(answer.get("expiration") or 0)
+        except (TypeError, ValueError):
+            expires_ms = 0
+        return {
+            "google_channel_id": channel_id,
+            "google_resource_id": resource_id,
+            "google_channel_expires_ms": expires_ms,
+        }
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
+        channel_id = str(state.get("google_channel_id") or "")
+        resource_id = str(state.get("google_resource_id") or "")
+        if not channel_id or not resource_id:
+            return
+        await self._request(
+            "POST",
+            "/channels/stop",
+            deadline,
+            "channels.stop",
+            body={"id": channel_id, "resourceId": resource_id},
+            ok=(200, 204, 404),  # an unknown or expired channel is stopped already
         )
 
 

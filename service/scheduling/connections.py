@@ -1,20 +1,29 @@
-"""Connections, their calendars and event types, and busy blocks on built-in calendars."""
+"""Connections, their calendars and event types, and busy blocks on built-in calendars.
+
+External connections also get a push subscription at the provider (webhook or watch channel)
+so outside changes drop held availability; see ``subscribe_pushes``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.config import Settings
 from service.deadline import Deadline
 from service.errors import (
+    CalendarError,
     CalendarNotConnected,
     CredentialsRejected,
     InvalidArgument,
@@ -23,7 +32,12 @@ from service.errors import (
     OperationNotSupported,
 )
 from service.model import BusyBlock, Connection, ConnectionStatus, EventType, ProviderKind
-from service.providers.base import CalendarPage, ConnectionCheck, ProviderAuthError
+from service.providers.base import (
+    CalendarPage,
+    CalendarProvider,
+    ConnectionCheck,
+    ProviderAuthError,
+)
 from service.scheduling import convert
 from service.scheduling.agents import AgentDirectory
 from service.scheduling.cache import utc_days
@@ -33,6 +47,7 @@ from service.scheduling.invalidation import Invalidator
 from service.scheduling.paging import decode_token, encode_token, page_size
 from service.scheduling.registry import adapter, provider_for
 from service.store import tables as t
+from service.store.crypto import DecryptionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +57,61 @@ class CheckResult:
     latency: timedelta
 
 
+log = logging.getLogger("gleam.calendar.connections")
+
+# provider_state["push"]: whether the provider was told to push changes. "off" is retried by
+# the maintenance loop; meanwhile the cache TTL alone bounds how stale held availability gets.
+PUSH_ON, PUSH_OFF = "on", "off"
+# The keys subscribe() may add, dropped when a subscription is replaced or stopped.
+PUSH_STATE_KEYS = (
+    "calcom_webhook_id",
+    "calendly_webhook_uri",
+    "google_channel_id",
+    "google_resource_id",
+    "google_channel_expires_ms",
+)
+# Housekeeping calls to the provider that no request waits for.
+PUSH_CALL_SECONDS = 10.0
+
+
 def webhook_secret_context(connection_id: str) -> str:
     """Associated data for a connection's webhook secret (not interchangeable with its key)."""
     return f"{connection_id}:webhook"
+
+
+def push_callback_url(config: Settings, kind: ProviderKind, connection_id: str) -> str:
+    """Where the provider sends pushes. Google channels are found by channel id instead (the
+    notification names it), so Google has one URL for every connection."""
+    base = config.public_base_url.rstrip("/")
+    if kind is ProviderKind.GOOGLE:
+        return f"{base}/webhooks/google"
+    return f"{base}/webhooks/{kind.value.lower()}/{connection_id}"
+
+
+async def subscribe_pushes(
+    deps: Deps,
+    provider: CalendarProvider,
+    kind: ProviderKind,
+    connection_id: str,
+    secret: str,
+    deadline: Deadline,
+) -> dict[str, Any]:
+    """Subscribes; returns the state to merge (``push`` on with the subscription's facts, or
+    ``push`` off). Never raises for a provider failure: pushes are an optimisation."""
+    try:
+        state = await provider.subscribe(
+            push_callback_url(deps.config, kind, connection_id), secret, deadline
+        )
+    except (CalendarError, ProviderAuthError) as error:
+        # The reason only: never the secret, the URL's token or the provider's answer body.
+        reason = getattr(error, "reason", type(error).__name__)
+        log.warning("push subscription for %s (%s) failed: %s", connection_id, kind.value, reason)
+        return {"push": PUSH_OFF}
+    return {**state, "push": PUSH_ON}
+
+
+def without_push(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if k not in PUSH_STATE_KEYS}
 
 
 def _slug(title: str) -> str:
@@ -175,6 +242,7 @@ class Connections:
             types = await provider.list_event_types(deadline)
         except ProviderAuthError as error:
             raise CredentialsRejected(kind.value, error.detail) from error
+        webhook_secret = secrets.token_urlsafe(32)
         async with self._deps.db.write() as session:
             row = t.Connection(
                 id=connection_id,
@@ -190,8 +258,9 @@ class Connections:
                     **account.provider_state,
                     # Signs this connection's webhooks; sealed like any credential.
                     "webhook_secret": self._deps.cipher.encrypt(
-                        secrets.token_urlsafe(32), context=webhook_secret_context(connection_id)
+                        webhook_secret, context=webhook_secret_context(connection_id)
                     ),
+                    "push": PUSH_OFF,
                 },
                 created_at=self._deps.clock(),
                 updated_at=self._deps.clock(),
@@ -199,6 +268,16 @@ class Connections:
             session.add(row)
             await session.flush()
             await self._store_event_types(session, row, types)
+        # Subscribed after the row exists, so a push that arrives at once finds its connection.
+        # A failure leaves push "off" for the maintenance loop; Connect still succeeds.
+        push = await subscribe_pushes(
+            self._deps, provider, kind, connection_id, webhook_secret, deadline
+        )
+        async with self._deps.db.write() as session:
+            stored = await self._row(session, account_id, connection_id)
+            # A new dict: the JSON column does not track in-place changes.
+            stored.provider_state = {**stored.provider_state, **push}
+            row = stored
         return convert.connection(row)
 
     async def _store_event_types(
@@ -264,12 +343,33 @@ class Connections:
     async def disconnect(self, account_id: str, connection_id: str) -> Connection:
         async with self._deps.db.write() as session:
             row = await self._row(session, account_id, connection_id)
+            credentials, state = row.credentials, dict(row.provider_state)
             row.status = ConnectionStatus.REVOKED.value
             row.credentials = None
             row.status_detail = "disconnected by the business"
             row.updated_at = self._deps.clock()
+            row.provider_state = {**without_push(state), "push": PUSH_OFF}
         await self._invalidator.agent_changed(account_id, None)
+        # After the row is REVOKED (the receiver refuses its pushes from now on).
+        await self._unsubscribe(row, credentials, state)
         return convert.connection(row)
+
+    async def _unsubscribe(
+        self, row: t.Connection, credentials: str | None, state: Mapping[str, Any]
+    ) -> None:
+        """Best effort: a subscription left behind only sends pushes we refuse (401)."""
+        if credentials is None or state.get("push") != PUSH_ON:
+            return
+        kind = ProviderKind(row.provider)
+        try:
+            secret = self._deps.cipher.decrypt(credentials, context=row.id)
+            # The bare adapter, not the guarded one: a refused credential must not turn the
+            # REVOKED connection into NEEDS_REAUTH.
+            provider = adapter(self._deps, kind, row.id, secret, dict(state))
+            await provider.unsubscribe(state, Deadline.after(PUSH_CALL_SECONDS))
+        except (CalendarError, ProviderAuthError, DecryptionError) as error:
+            reason = getattr(error, "reason", type(error).__name__)
+            log.warning("push unsubscribe for %s (%s) failed: %s", row.id, kind.value, reason)
 
     async def test(self, account_id: str, connection_id: str, deadline: Deadline) -> CheckResult:
         async with self._deps.db.read() as session:

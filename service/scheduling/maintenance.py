@@ -1,4 +1,6 @@
-"""Background upkeep: settle PENDING appointments, erase old caller contact data.
+"""Background upkeep: settle PENDING appointments, erase old caller contact data, keep
+provider push subscriptions alive (renew Google channels before they expire, retry failed
+subscriptions).
 
 The reconciler makes "no lost booking" hold across crashes: an appointment left PENDING (the
 process died, or the provider's answer was unknown) is settled by asking the provider whether
@@ -18,18 +20,30 @@ from sqlalchemy import String, cast, delete, select, update
 
 from service.deadline import Deadline
 from service.errors import CalendarError
-from service.model import AppointmentStatus, ProviderKind
+from service.model import AppointmentStatus, ConnectionStatus, ProviderKind
 from service.notify import outbox
 from service.providers.base import EventRef
+from service.scheduling.connections import (
+    PUSH_CALL_SECONDS,
+    PUSH_ON,
+    subscribe_pushes,
+    webhook_secret_context,
+    without_push,
+)
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
 from service.scheduling.registry import provider_for
 from service.scheduling.settings_codec import from_document
 from service.store import tables as t
+from service.store.crypto import DecryptionError
 
 log = logging.getLogger("gleam.calendar.maintenance")
 
 BATCH = 100
+# A Google channel expiring sooner than this is replaced (new channel first, then the old one
+# stopped), so a round or two may fail without a gap in notifications.
+RENEW_BEFORE = timedelta(hours=1)
+_PUSHED = (ProviderKind.CALCOM.value, ProviderKind.CALENDLY.value, ProviderKind.GOOGLE.value)
 
 
 async def reconcile_pending(deps: Deps) -> dict[str, int]:
@@ -157,6 +171,72 @@ async def erase_expired_contacts(deps: Deps) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _needs_push(state: dict[str, object], provider: str, horizon_ms: int) -> bool:
+    if state.get("push") != PUSH_ON:
+        return True  # failed at connect, or made before pushes existed
+    if provider != ProviderKind.GOOGLE.value:
+        return False  # Cal.com and Calendly subscriptions do not expire
+    expires = state.get("google_channel_expires_ms")
+    # No expiration given: Google's default lifetime applies, unknown to us; renew anyway.
+    return not isinstance(expires, int) or expires <= horizon_ms
+
+
+async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
+    """Subscribes connections whose push is off and replaces Google channels that expire
+    within ``RENEW_BEFORE``; returns counts. A failure leaves the state as it was (retried next
+    round); the cache TTL bounds staleness meanwhile."""
+    horizon_ms = int((deps.clock() + RENEW_BEFORE).timestamp() * 1000)
+    counts = {"subscribed": 0, "failed": 0}
+    async with deps.db.read() as session:
+        rows = (
+            await session.scalars(
+                select(t.Connection)
+                .where(
+                    t.Connection.status == ConnectionStatus.CONNECTED.value,
+                    t.Connection.provider.in_(_PUSHED),
+                )
+                .order_by(t.Connection.id)
+            )
+        ).all()
+    # JSON state is filtered here, not in SQL: the same query then works on both backends.
+    due = [r for r in rows if _needs_push(dict(r.provider_state), r.provider, horizon_ms)]
+    for row in due[:BATCH]:
+        old = dict(row.provider_state)
+        try:
+            secret = deps.cipher.decrypt(
+                str(old.get("webhook_secret") or ""), context=webhook_secret_context(row.id)
+            )
+            provider = provider_for(deps, row)
+        except (DecryptionError, CalendarError) as error:
+            log.warning("push renewal for %s skipped (%s)", row.id, type(error).__name__)
+            counts["failed"] += 1
+            continue
+        kind = ProviderKind(row.provider)
+        new = await subscribe_pushes(
+            deps, provider, kind, row.id, secret, Deadline.after(PUSH_CALL_SECONDS)
+        )
+        if new.get("push") != PUSH_ON:
+            counts["failed"] += 1
+            continue
+        async with deps.db.write() as session:
+            current = await session.get(t.Connection, row.id)
+            still = current is not None and current.status == ConnectionStatus.CONNECTED.value
+            if current is not None and still:
+                current.provider_state = {**without_push(current.provider_state), **new}
+        if not still:
+            # Disconnected meanwhile: the new subscription must not outlive it.
+            old, counts["failed"] = new, counts["failed"] + 1
+        else:
+            counts["subscribed"] += 1
+        if old.get("push") == PUSH_ON or not still:
+            try:
+                await provider.unsubscribe(old, Deadline.after(PUSH_CALL_SECONDS))
+            except CalendarError as error:
+                # Left alone it expires by itself; its notifications are refused (not stored).
+                log.warning("stopping the old push of %s failed (%s)", row.id, error.reason)
+    return counts
+
+
 async def run_forever(deps: Deps) -> None:
     """The loop started next to the gRPC server."""
     while True:
@@ -164,6 +244,7 @@ async def run_forever(deps: Deps) -> None:
             settled = await reconcile_pending(deps)
             await cancel_leftovers(deps)
             erased = await erase_expired_contacts(deps)
+            await renew_push_subscriptions(deps)
             if settled["confirmed"] or settled["failed"] or erased:
                 log.info("maintenance: settled %s, erased contact data of %d", settled, erased)
         except Exception:

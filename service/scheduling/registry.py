@@ -7,7 +7,7 @@ every replica and every later call sees it) and the caller gets CALENDAR_NOT_CON
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -172,3 +172,11 @@ class Guarded:
 
     async def cancel_event(self, ref: EventRef, deadline: Deadline) -> None:
         await self._run(self._inner.cancel_event(ref, deadline))
+
+    async def subscribe(
+        self, callback_url: str, secret: str, deadline: Deadline
+    ) -> Mapping[str, Any]:
+        return await self._run(self._inner.subscribe(callback_url, secret, deadline))
+
+    async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
+        await self._run(self._inner.unsubscribe(state, deadline))

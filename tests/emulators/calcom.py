@@ -13,6 +13,13 @@ Strict where the adapter depends on it:
   One documented exception: the file's ``GET /v2/slots`` 200 schema describes the date-keyed map,
   not the ``{status, data}`` envelope its own example shows, so the map (``data``) is checked
   against it and the envelope against ``SLOTS_ENVELOPE``.
+  Another: the file types ``CreateWebhookInputDto.triggers`` as one enum string and the output's
+  ``triggers`` as objects, while the API (and NOTES.md) take and give an array of trigger
+  names; each request trigger is checked against the file's enum (``_webhook_body``) and the
+  output is checked with its trigger list set aside.
+- Webhooks: ``POST /v2/webhooks`` / ``DELETE /v2/webhooks/{id}`` are kept in ``webhooks``;
+  ``push`` sends a signed ``X-Cal-Signature-256`` delivery to each active one through
+  ``push_client`` (a test points it at the service's HTTP app).
 - Errors use Cal.com's envelope ``{status: "error", timestamp, path, error: {code, message,
   details}}``.
 
@@ -28,6 +35,8 @@ looks bookings up by a real-time ``afterCreatedAt``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -38,6 +47,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import jsonschema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -151,6 +161,8 @@ class CalcomEmulator:
         self.log: list[Recorded] = []
         self.violations: list[str] = []
         self._next_id = 9000
+        self.webhooks: dict[int, dict[str, Any]] = {}
+        self.push_client: httpx.AsyncClient | None = None
         self.validator = SpecValidator("calcom-v2.openapi.json")
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(r"/v2/me"), self._me),
@@ -162,6 +174,8 @@ class CalcomEmulator:
             ("POST", re.compile(r"/v2/bookings"), self._book),
             ("POST", re.compile(r"/v2/bookings/([^/]+)/reschedule"), self._reschedule),
             ("POST", re.compile(r"/v2/bookings/([^/]+)/cancel"), self._cancel),
+            ("POST", re.compile(r"/v2/webhooks"), self._create_webhook),
+            ("DELETE", re.compile(r"/v2/webhooks/([^/]+)"), self._delete_webhook),
         ]
 
     # Test controls ---------------------------------------------------------------------------
@@ -385,13 +399,14 @@ class CalcomEmulator:
             )
             return status, payload, {}
         try:
-            self.validator.check_request(
-                method,
-                path,
-                query=dict(request.query_params),
-                headers=dict(request.headers),
-                body=body,
-            )
+            for checked in self._webhook_body(method, path, body):
+                self.validator.check_request(
+                    method,
+                    path,
+                    query=dict(request.query_params),
+                    headers=dict(request.headers),
+                    body=checked,
+                )
         except SpecViolation as error:
             raise self._violation(str(error)) from error
         fault = next((f for f in self.faults if f.matches(method, path)), None)
@@ -419,7 +434,20 @@ class CalcomEmulator:
             await asyncio.sleep(3600)
         return status, payload, {}
 
+    @staticmethod
+    def _webhook_body(method: str, path: str, body: Any) -> list[Any]:
+        """The bodies to check against the file: a webhook body once per trigger (see the
+        module docstring), every other body as it is."""
+        if not (method == "POST" and path == "/v2/webhooks" and isinstance(body, dict)):
+            return [body]
+        triggers = body.get("triggers")
+        if not isinstance(triggers, list) or not triggers or len(set(triggers)) != len(triggers):
+            raise SpecViolation("POST /v2/webhooks: triggers must be a non-empty unique array")
+        return [{**body, "triggers": trigger} for trigger in triggers]
+
     def _check_response(self, method: str, path: str, status: int, payload: Any) -> None:
+        if path.startswith("/v2/webhooks") and status < 300:
+            payload = {**payload, "data": {**payload["data"], "triggers": []}}
         try:
             if method == "GET" and path == "/v2/slots":
                 try:
@@ -651,3 +679,62 @@ class CalcomEmulator:
             booking["cancellationReason"] = body["cancellationReason"]
         booking["updatedAt"] = iso(datetime.now(UTC))
         return 200, {"status": "success", "data": booking}
+
+    # Webhooks ---------------------------------------------------------------------------------
+
+    def _webhook_output(self, hook: dict[str, Any]) -> dict[str, Any]:
+        # The secret is write-only here: the output never echoes it.
+        return {k: v for k, v in hook.items() if k != "secret"}
+
+    async def _create_webhook(
+        self, request: Request, path: str, body: Any, m: re.Match[str]
+    ) -> tuple[int, Any]:
+        self._next_id += 1
+        hook = {
+            "id": self._next_id,
+            "userId": self.user["id"],
+            "payloadTemplate": body.get("payloadTemplate") or "",
+            "triggers": list(body["triggers"]),
+            "subscriberUrl": body["subscriberUrl"],
+            "active": bool(body["active"]),
+            "secret": body.get("secret") or "",
+        }
+        self.webhooks[hook["id"]] = hook
+        return 201, {"status": "success", "data": self._webhook_output(hook)}
+
+    async def _delete_webhook(
+        self, request: Request, path: str, body: Any, m: re.Match[str]
+    ) -> tuple[int, Any]:
+        hook = self.webhooks.pop(int(m.group(1)), None) if m.group(1).isdigit() else None
+        if hook is None:
+            return self._error(path, 404, "NotFoundException", "Webhook not found")
+        return 200, {"status": "success", "data": self._webhook_output(hook)}
+
+    async def push(self, trigger: str, payload: dict[str, Any]) -> list[httpx.Response]:
+        """Delivers ``trigger`` to every active webhook subscribed to it, signed like Cal.com
+        (hex HMAC-SHA256 of the raw body; ``no-secret-provided`` without a secret)."""
+        assert self.push_client is not None, "set push_client to deliver pushes"
+        answers = []
+        for hook in list(self.webhooks.values()):
+            if not hook["active"] or trigger not in hook["triggers"]:
+                continue
+            raw = json.dumps(
+                {"triggerEvent": trigger, "createdAt": iso(self.now), "payload": payload}
+            ).encode()
+            secret = hook["secret"]
+            signature = (
+                hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+                if secret
+                else "no-secret-provided"
+            )
+            answers.append(
+                await self.push_client.post(
+                    hook["subscriberUrl"],
+                    content=raw,
+                    headers={
+                        "content-type": "application/json",
+                        "x-cal-signature-256": signature,
+                    },
+                )
+            )
+        return answers

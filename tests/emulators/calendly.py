@@ -13,6 +13,8 @@ OpenAPI file, except ``POST /invitees`` (newer than that file), which is checked
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import httpx
 import jsonschema
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -161,6 +164,10 @@ class CalendlyEmulator:
     fail_after_booking: int = 0
     user_uuid: str = field(default_factory=_uid)
     org_uuid: str = field(default_factory=_uid)
+    # Webhook subscriptions by uuid, with the signing key they were created with.
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where ``push`` delivers (a test points it at the service's HTTP app).
+    push_client: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
         self.spec = SpecValidator("calendly-v2.openapi.yaml")
@@ -204,6 +211,8 @@ class CalendlyEmulator:
             Route("/scheduled_events/{uuid}", self.get_event),
             Route("/scheduled_events/{uuid}/invitees", self.list_invitees),
             Route("/scheduled_events/{uuid}/cancellation", self.cancel, methods=["POST"]),
+            Route("/webhook_subscriptions", self.create_webhook, methods=["POST"]),
+            Route("/webhook_subscriptions/{uuid}", self.delete_webhook, methods=["DELETE"]),
         ]
         return Starlette(routes=routes)
 
@@ -269,6 +278,8 @@ class CalendlyEmulator:
         else:
             # Error statuses too: the spec documents 400/401/403/404/500 bodies (not 429).
             self.spec.check_response(entry.method, entry.path, status, body)
+        if status == 204:
+            return Response(status_code=204)  # type: ignore[return-value]
         return JSONResponse(body, status)
 
     def _page(
@@ -619,3 +630,78 @@ class CalendlyEmulator:
                 }
             },
         )
+
+    # Webhook subscriptions ----------------------------------------------------------------
+
+    def _subscription(self, uid: str, hook: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "uri": f"{BASE}/webhook_subscriptions/{uid}",
+            "callback_url": hook["url"],
+            "created_at": fmt(self.now),
+            "updated_at": fmt(self.now),
+            "retry_started_at": None,
+            "state": "active",
+            "events": list(hook["events"]),
+            "scope": hook["scope"],
+            "organization": hook["organization"],
+            "user": hook.get("user"),
+            "creator": self.user_uri,
+        }
+
+    async def create_webhook(self, request: Request) -> Response:
+        entry, refused = await self._begin(request)
+        if refused:
+            return refused
+        body = entry.body
+        if body["scope"] == "user" and body.get("user") != self.user_uri:
+            return self._error(
+                entry,
+                400,
+                "Invalid Argument",
+                "The supplied parameters are invalid.",
+                [{"parameter": "user", "message": "must be the token's user for scope user"}],
+            )
+        if any(h["url"] == body["url"] for h in self.webhooks.values()):
+            return self._error(entry, 409, "Already Exists", "Hook with this url already exists")
+        uid = _uid()
+        self.webhooks[uid] = dict(body)
+        return self._respond(entry, 201, {"resource": self._subscription(uid, body)})
+
+    async def delete_webhook(self, request: Request) -> Response:
+        entry, refused = await self._begin(request)
+        if refused:
+            return refused
+        if self.webhooks.pop(request.path_params["uuid"], None) is None:
+            return self._error(
+                entry,
+                404,
+                "Resource Not Found",
+                "The server could not find the requested resource.",
+            )
+        return self._respond(entry, 204, None)
+
+    async def push(self, event: str, payload: dict[str, Any]) -> list[httpx.Response]:
+        """Delivers ``event`` to every subscription that wants it, signed like Calendly:
+        ``Calendly-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256(key, "t.body")>``."""
+        assert self.push_client is not None, "set push_client to deliver pushes"
+        answers = []
+        for hook in list(self.webhooks.values()):
+            if event not in hook["events"]:
+                continue
+            raw = json.dumps(
+                {"event": event, "created_at": fmt(self.now), "payload": payload}
+            ).encode()
+            stamp = str(int(self.now.timestamp()))
+            key = str(hook.get("signing_key") or "")
+            digest = hmac.new(key.encode(), stamp.encode() + b"." + raw, hashlib.sha256)
+            answers.append(
+                await self.push_client.post(
+                    hook["url"],
+                    content=raw,
+                    headers={
+                        "content-type": "application/json",
+                        "calendly-webhook-signature": f"t={stamp},v1={digest.hexdigest()}",
+                    },
+                )
+            )
+        return answers

@@ -8,6 +8,11 @@ exists answers 409 duplicate; deleting twice answers 410. Tests script failures:
 freeBusy ``errors``, rate limits (403 rateLimitExceeded, or 429 with Retry-After), 5xx, and
 "commit, then lose the answer".
 
+Push channels: ``events.watch`` opens a channel (HTTPS address required, id at most 64
+characters, unique) that lives ``channel_ttl`` from ``now``; ``channels.stop`` closes it (404
+for an unknown one). ``notify`` posts a notification with Google's ``X-Goog-*`` headers (the
+channel's token echoed, a message number per channel) through ``push_client``.
+
 ``DiscoveryValidator`` checks every request (query parameters and body) and every response body
 against the discovery document's schemas ($ref, types, formats, known property names, fields
 the discovery marks required for the method, parameter enums). Violations are recorded and
@@ -21,7 +26,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -202,6 +207,12 @@ class GoogleCalendarEmulator:
         self.freebusy_errors: dict[str, str] = {}
         self.violations: list[str] = []
         self.calls: list[tuple[str, dict[str, str], Any]] = []  # (method id, query, body)
+        # Open push channels by id; channel expirations are counted from ``now``.
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.channel_ttl = timedelta(days=7)
+        self.now = datetime.now(UTC)
+        self.push_client: httpx.AsyncClient | None = None
+        self._message_numbers: dict[str, int] = {}
 
     # Test-side helpers -------------------------------------------------------------------
 
@@ -248,6 +259,8 @@ class GoogleCalendarEmulator:
                 Route(p + "/users/me/calendarList/{calendarId}", self.calendar_get),
                 Route(p + "/freeBusy", self.freebusy, methods=["POST"]),
                 Route(p + "/calendars/{calendarId}/events", self.insert, methods=["POST"]),
+                Route(p + "/calendars/{calendarId}/events/watch", self.watch, methods=["POST"]),
+                Route(p + "/channels/stop", self.stop, methods=["POST"]),
                 Route(
                     p + "/calendars/{calendarId}/events/{eventId}",
                     self.event,
@@ -461,6 +474,75 @@ class GoogleCalendarEmulator:
         if scripted is not None:
             return self._scripted(scripted)
         return self._ok("Event", event)
+
+    # Push channels -------------------------------------------------------------------------
+
+    async def watch(self, request: Request) -> Response:
+        body, failed, _ = await self._enter(request, "events.watch", "Channel")
+        if failed is not None:
+            return failed
+        entry = self._calendar(request.path_params["calendarId"])
+        if entry is None:
+            return self._error(404, "notFound", "Not Found")
+        channel_id, address = body.get("id", ""), body.get("address", "")
+        if (
+            not channel_id
+            or len(channel_id) > 64
+            or body.get("type") not in ("web_hook", "webhook")
+        ):
+            return self._error(400, "invalid", "Invalid channel id or type.")
+        if not address.startswith("https://"):
+            return self._error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS")
+        if channel_id in self.channels:
+            return self._error(400, "channelIdNotUnique", "Channel id not unique.")
+        expires = int((self.now + self.channel_ttl).timestamp() * 1000)
+        channel = {
+            "kind": "api#channel",
+            "id": channel_id,
+            "resourceId": "res-" + secrets.token_hex(6),
+            "resourceUri": f"{API_PATH}/calendars/{entry.id}/events?alt=json",
+            "expiration": str(expires),
+        }
+        self.channels[channel_id] = {
+            **channel,
+            "calendar": entry.id,
+            "address": address,
+            "token": body.get("token", ""),
+        }
+        return self._ok("Channel", channel)
+
+    async def stop(self, request: Request) -> Response:
+        body, failed, _ = await self._enter(request, "channels.stop", "Channel")
+        if failed is not None:
+            return failed
+        channel = self.channels.get(body.get("id", ""))
+        if channel is None or channel["resourceId"] != body.get("resourceId"):
+            return self._error(404, "notFound", "Channel not found")
+        del self.channels[channel["id"]]
+        return Response(status_code=204)
+
+    async def notify(self, calendar_id: str, state: str = "exists") -> list[httpx.Response]:
+        """What Google sends each open channel on ``calendar_id`` when it changes (``sync``
+        is the first message of a new channel): headers only, no body."""
+        assert self.push_client is not None, "set push_client to deliver notifications"
+        answers = []
+        for channel in list(self.channels.values()):
+            if channel["calendar"] != calendar_id:
+                continue
+            number = self._message_numbers.get(channel["id"], 0) + 1
+            self._message_numbers[channel["id"]] = number
+            headers = {
+                "x-goog-channel-id": channel["id"],
+                "x-goog-channel-expiration": channel["expiration"],
+                "x-goog-resource-id": channel["resourceId"],
+                "x-goog-resource-uri": channel["resourceUri"],
+                "x-goog-resource-state": state,
+                "x-goog-message-number": str(number),
+            }
+            if channel["token"]:
+                headers["x-goog-channel-token"] = channel["token"]
+            answers.append(await self.push_client.post(channel["address"], headers=headers))
+        return answers
 
 
 def _when(value: str) -> datetime:

@@ -137,3 +137,40 @@ async def test_calendly_webhooks(
             headers={"x-cal-signature-256": calcom_signature(secret, body)},
         )
     ).status_code == 401
+
+
+async def test_google_notifications_need_a_live_connection_and_its_channel_token(
+    app: CalendarApp, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    connection_id, secret = await _connection(app, tenant, ProviderKind.GOOGLE)
+    async with app.deps.db.write() as session:
+        row = await session.get(t.Connection, connection_id)
+        assert row is not None
+        row.provider_state = {**row.provider_state, "google_channel_id": "chan-1"}
+
+    def headers(number: int, token: str = secret, channel: str = "chan-1") -> dict[str, str]:
+        return {
+            "x-goog-channel-id": channel,
+            "x-goog-channel-token": token,
+            "x-goog-resource-state": "exists",
+            "x-goog-message-number": str(number),
+        }
+
+    await _held(app, connection_id)
+    assert (await http.post("/webhooks/google", headers=headers(1, token="x"))).status_code == 401
+    assert (await http.post("/webhooks/google", headers=headers(2, channel="x"))).status_code == 401
+    no_number = {k: v for k, v in headers(3).items() if k != "x-goog-message-number"}
+    assert (await http.post("/webhooks/google", headers=no_number)).status_code == 401
+    assert len(app.availability.busy_cache) == 1
+
+    assert (await http.post("/webhooks/google", headers=headers(4))).status_code == 200
+    assert len(app.availability.busy_cache) == 0
+
+    # Disconnected: the same channel and token no longer open anything.
+    async with app.deps.db.write() as session:
+        row = await session.get(t.Connection, connection_id)
+        assert row is not None
+        row.status = "REVOKED"
+    await _held(app, connection_id)
+    assert (await http.post("/webhooks/google", headers=headers(5))).status_code == 401
+    assert len(app.availability.busy_cache) == 1

@@ -29,6 +29,7 @@ from service.errors import (
     ProviderUnavailable,
     SlotUnavailable,
 )
+from service.http.app import create_http_app
 from service.model import AgentSettings, ProviderKind, Scope
 from service.providers.base import ProviderAuthError
 from service.providers.calcom import (
@@ -41,7 +42,8 @@ from service.providers.calcom import (
 )
 from service.scheduling import registry
 from service.scheduling.app import CalendarApp
-from service.scheduling.maintenance import reconcile_pending
+from service.scheduling.connections import webhook_secret_context
+from service.scheduling.maintenance import reconcile_pending, renew_push_subscriptions
 from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
@@ -277,7 +279,8 @@ async def test_book_reschedule_cancel(
     assert parse(hold.body["slotStart"]) == TUESDAY_9AM
     assert hold.status == 201
     assert emulator.reservations == {}
-    order = [r.path for r in emulator.log if r.method != "GET"]
+    # Connect's webhook subscription aside, the hold comes first, then the booking.
+    order = [r.path for r in emulator.log if r.method != "GET" and r.path != "/v2/webhooks"]
     assert order[:2] == ["/v2/slots/reservations", "/v2/bookings"]
 
     later = TUESDAY_9AM + timedelta(hours=2)
@@ -528,6 +531,7 @@ async def test_every_request_sends_its_endpoints_api_version(
         ("POST", "/v2/bookings"): "2024-08-13",
         ("POST", "/v2/bookings/{uid}/reschedule"): "2024-08-13",
         ("POST", "/v2/bookings/{uid}/cancel"): "2024-08-13",
+        ("POST", "/v2/webhooks"): None,  # the file names no version for webhooks
     }
     seen = {}
     for r in emulator.log:
@@ -618,3 +622,85 @@ def test_api_version_per_endpoint_group() -> None:
     assert api_version("/v2/slots/reservations/x") == "2024-09-04"
     assert api_version("/v2/event-types") == "2024-06-14"
     assert api_version("/v2/slotsx") == ""
+
+
+# Pushes -------------------------------------------------------------------------------------
+
+
+async def _webhook_secret(app: CalendarApp, connection_id: str) -> tuple[str, dict[str, object]]:
+    async with app.deps.db.read() as session:
+        row = await session.get(t.Connection, connection_id)
+    assert row is not None
+    sealed = row.provider_state["webhook_secret"]
+    secret = app.deps.cipher.decrypt(sealed, context=webhook_secret_context(connection_id))
+    return secret, dict(row.provider_state)
+
+
+async def test_connect_subscribes_a_webhook_signed_with_the_connections_secret(
+    server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
+) -> None:
+    conn = await connect(server, tenant)
+    [hook] = emulator.webhooks.values()
+    secret, state = await _webhook_secret(wired, conn.connection_id)
+    assert hook["subscriberUrl"] == (
+        f"{wired.deps.config.public_base_url}/webhooks/calcom/{conn.connection_id}"
+    )
+    assert hook["secret"] == secret
+    assert hook["active"] is True
+    assert hook["triggers"] == ["BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"]
+    assert state["push"] == "on"
+    assert state["calcom_webhook_id"] == str(hook["id"])
+    # The secret is stored sealed only, never in the clear.
+    assert secret not in str(state)
+
+
+async def test_connect_succeeds_when_subscribing_fails_and_maintenance_retries(
+    server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
+) -> None:
+    emulator.script(Fault("POST", "/v2/webhooks", status=503))
+    conn = await connect(server, tenant)
+    assert conn.status == res.CONNECTION_STATUS_CONNECTED
+    assert emulator.webhooks == {}
+    _, state = await _webhook_secret(wired, conn.connection_id)
+    assert state["push"] == "off"
+
+    counts = await renew_push_subscriptions(wired.deps)
+    assert counts == {"subscribed": 1, "failed": 0}
+    [hook] = emulator.webhooks.values()
+    secret, state = await _webhook_secret(wired, conn.connection_id)
+    assert hook["secret"] == secret
+    assert state["push"] == "on"
+    # Subscribed now: the next round leaves it alone.
+    assert await renew_push_subscriptions(wired.deps) == {"subscribed": 0, "failed": 0}
+    assert len(emulator.requests("POST", "/v2/webhooks")) == 2
+
+
+async def test_disconnect_deletes_the_webhook(
+    server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
+) -> None:
+    conn = await connect(server, tenant)
+    assert len(emulator.webhooks) == 1
+    await server.stub.Disconnect(
+        api.DisconnectRequest(connection_id=conn.connection_id), metadata=tenant.auth
+    )
+    assert emulator.webhooks == {}
+    [deleted] = emulator.requests("DELETE", f"/v2/webhooks/{emulator._next_id}")
+    assert deleted.status == 200
+
+
+async def test_a_booking_made_at_calcom_is_pushed_and_drops_held_slots(
+    server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
+) -> None:
+    _, ids = await use_calcom(server, wired, tenant)
+    assert TUESDAY_9AM in await tuesday_slots(server, tenant, ids["Consultation"])
+    emulator.book_as_someone_else(CONSULTATION, TUESDAY_9AM)
+    # Held availability still offers it: nothing told us yet.
+    assert TUESDAY_9AM in await tuesday_slots(server, tenant, ids["Consultation"])
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_http_app(wired)), base_url="http://svc"
+    ) as push_client:
+        emulator.push_client = push_client
+        [answer] = await emulator.push("BOOKING_CREATED", {"uid": "someone-else"})
+    assert answer.status_code == 200
+    assert TUESDAY_9AM not in await tuesday_slots(server, tenant, ids["Consultation"])

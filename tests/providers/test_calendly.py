@@ -21,6 +21,7 @@ from gleam.calendar.v1 import calendar_service_pb2 as api
 from gleam.calendar.v1 import resources_pb2 as res
 from service.api.convert import ts
 from service.config import Settings
+from service.http.app import create_http_app
 from service.model import AgentSettings, ProviderKind, Scope
 from service.providers.base import ProviderContext
 from service.providers.calendly import (
@@ -32,11 +33,12 @@ from service.providers.calendly import (
 from service.providers.calendly_usage import INVITEES_PER_MINUTE
 from service.scheduling import registry
 from service.scheduling.app import CalendarApp
+from service.scheduling.connections import webhook_secret_context
 from service.scheduling.maintenance import cancel_leftovers, reconcile_pending
 from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
-from tests.emulators.calendly import BASE, CalendlyEmulator, parse
+from tests.emulators.calendly import BASE, CalendlyEmulator, ScheduledEvent, parse
 from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours
 
 TOKEN = "pat-good"
@@ -464,3 +466,90 @@ async def test_revoked_token_later_needs_reauth(
         await book(server, tenant, consultation, TUESDAY_9AM)
     assert_error(again.value, grpc.StatusCode.FAILED_PRECONDITION, "CALENDAR_NOT_CONNECTED")
     assert len(emulator.log) == before
+
+
+# Pushes -------------------------------------------------------------------------------------
+
+
+async def _stored_state(app: CalendarApp, connection_id: str) -> tuple[str, dict[str, object]]:
+    async with app.deps.db.read() as session:
+        row = await session.get(t.Connection, connection_id)
+    assert row is not None
+    sealed = row.provider_state["webhook_secret"]
+    secret = app.deps.cipher.decrypt(sealed, context=webhook_secret_context(connection_id))
+    return secret, dict(row.provider_state)
+
+
+async def _tuesday(server: Server, tenant: Tenant, event_type_id: str) -> list[datetime]:
+    answer = await server.stub.ListSlots(
+        api.ListSlotsRequest(
+            agent_id=tenant.agent_id,
+            event_type_id=event_type_id,
+            date={"year": 2026, "month": 11, "day": 24},
+        ),
+        metadata=tenant.auth,
+    )
+    return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]
+
+
+async def test_connect_subscribes_a_user_webhook_with_our_signing_key(
+    wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
+) -> None:
+    conn = await connect(server, tenant)
+    [(uid, hook)] = emulator.webhooks.items()
+    secret, state = await _stored_state(wired, conn.connection_id)
+    assert hook == {
+        "url": f"{wired.deps.config.public_base_url}/webhooks/calendly/{conn.connection_id}",
+        "events": ["invitee.created", "invitee.canceled"],
+        "organization": emulator.org_uri,
+        "user": emulator.user_uri,
+        "scope": "user",
+        "signing_key": secret,
+    }
+    assert state["push"] == "on"
+    assert state["calendly_webhook_uri"] == f"{BASE}/webhook_subscriptions/{uid}"
+
+
+async def test_connect_succeeds_when_calendly_refuses_the_webhook(
+    wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
+) -> None:
+    emulator.rate_limit("/webhook_subscriptions", 60)
+    conn = await connect(server, tenant)
+    assert conn.status == res.CONNECTION_STATUS_CONNECTED
+    assert emulator.webhooks == {}
+    _, state = await _stored_state(wired, conn.connection_id)
+    assert state["push"] == "off"
+
+
+async def test_disconnect_deletes_the_subscription(
+    wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
+) -> None:
+    conn = await connect(server, tenant)
+    [uid] = emulator.webhooks
+    await server.stub.Disconnect(
+        api.DisconnectRequest(connection_id=conn.connection_id), metadata=tenant.auth
+    )
+    assert emulator.webhooks == {}
+    [deleted] = emulator.calls("DELETE", f"/webhook_subscriptions/{uid}")
+    assert deleted.status == 204
+
+
+async def test_an_outside_booking_is_pushed_and_drops_held_slots(
+    wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
+) -> None:
+    _, consultation = await use_calendly(server, wired, tenant, emulator)
+    assert TUESDAY_9AM in await _tuesday(server, tenant, consultation)
+    et = emulator.event_types[0]
+    outside = ScheduledEvent(
+        "outside1", et, TUESDAY_9AM, TUESDAY_9AM + timedelta(minutes=et.duration), NOW
+    )
+    emulator.events[outside.uuid] = outside
+    assert TUESDAY_9AM in await _tuesday(server, tenant, consultation)  # held, not re-read
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_http_app(wired)), base_url="http://svc"
+    ) as push_client:
+        emulator.push_client = push_client
+        [answer] = await emulator.push("invitee.created", {"event": outside.uri})
+    assert answer.status_code == 200
+    assert TUESDAY_9AM not in await _tuesday(server, tenant, consultation)

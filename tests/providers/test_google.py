@@ -14,6 +14,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,12 +25,14 @@ from gleam.calendar.v1 import resources_pb2 as res
 from service.api.convert import ts
 from service.config import Settings
 from service.deadline import Deadline
+from service.http.app import create_http_app
 from service.model import Plan
 from service.providers.google import event_id
 from service.providers.google_tokens import SERVICE_ACCOUNT_SCOPES
 from service.scheduling.app import CalendarApp
+from service.scheduling.connections import webhook_secret_context
 from service.scheduling.google_oauth import CALENDAR_LIST, FREEBUSY
-from service.scheduling.maintenance import reconcile_pending
+from service.scheduling.maintenance import reconcile_pending, renew_push_subscriptions
 from service.scheduling.registry import provider_for
 from service.store import tables as t
 from tests.conftest import Server
@@ -515,3 +518,149 @@ def test_discovery_validator_catches_drift() -> None:
         v.check_params("calendarList.list", {"minAccessRole": "editor"}, {})
     with pytest.raises(SpecViolation):
         v.check_params("calendarList.list", {"pageSize": "5"}, {})
+
+
+# Push notifications --------------------------------------------------------------------------
+
+PUSH_URL = "https://calendar.example.com/webhooks/google"
+
+
+@pytest.fixture
+async def pushes(app: CalendarApp, google: Google) -> AsyncIterator[httpx.AsyncClient]:
+    """Notifications from the emulator reach the service's HTTP app."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_http_app(app)), base_url="https://svc"
+    ) as client:
+        google.calendar.push_client = client
+        yield client
+
+
+async def _push_state(app: CalendarApp, connection_id: str) -> tuple[str, dict[str, object]]:
+    async with app.deps.db.read() as session:
+        row = await session.get(t.Connection, connection_id)
+    assert row is not None
+    sealed = row.provider_state["webhook_secret"]
+    secret = app.deps.cipher.decrypt(sealed, context=webhook_secret_context(connection_id))
+    return secret, dict(row.provider_state)
+
+
+def _headers(channel: dict[str, str], token: str, number: int, state: str) -> dict[str, str]:
+    return {
+        "x-goog-channel-id": channel["id"],
+        "x-goog-channel-token": token,
+        "x-goog-resource-id": channel["resourceId"],
+        "x-goog-resource-state": state,
+        "x-goog-message-number": str(number),
+    }
+
+
+async def test_connect_watches_the_primary_calendar_with_the_secret_as_token(
+    server: Server, app: CalendarApp, tenant: Tenant, google: Google
+) -> None:
+    conn = await _connect(server, tenant, google)
+    [channel] = google.calendar.channels.values()
+    secret, state = await _push_state(app, conn.connection_id)
+    assert channel["calendar"] == USER
+    assert channel["address"] == PUSH_URL
+    assert channel["token"] == secret
+    assert len(channel["id"]) <= 64
+    assert state["push"] == "on"
+    assert state["google_channel_id"] == channel["id"]
+    assert state["google_resource_id"] == channel["resourceId"]
+    assert state["google_channel_expires_ms"] == int(channel["expiration"])
+
+
+async def test_connect_succeeds_when_the_watch_fails(
+    server: Server, app: CalendarApp, tenant: Tenant, google: Google
+) -> None:
+    google.calendar.fail_next("events.watch", 503)
+    conn = await _connect(server, tenant, google)
+    assert conn.status == res.CONNECTION_STATUS_CONNECTED
+    assert google.calendar.channels == {}
+    _, state = await _push_state(app, conn.connection_id)
+    assert state["push"] == "off"
+    assert "google_channel_id" not in state
+
+
+async def test_a_notification_drops_held_availability_and_forgeries_change_nothing(
+    server: Server,
+    app: CalendarApp,
+    tenant: Tenant,
+    google: Google,
+    pushes: httpx.AsyncClient,
+) -> None:
+    conn, event_type_id = await _ready(server, tenant, google)
+    secret, _ = await _push_state(app, conn.connection_id)
+    [channel] = google.calendar.channels.values()
+    assert _at(0) in await _slots(server, tenant, event_type_id)
+    google.calendar.add_event(USER, TUESDAY_9AM, TUESDAY_9AM + timedelta(hours=1), "Dentist")
+    assert _at(0) in await _slots(server, tenant, event_type_id)  # held, not re-read
+    held = len(app.availability.busy_cache)
+    assert held > 0
+
+    [sync] = await google.calendar.notify(USER, state="sync")
+    assert sync.status_code == 200
+    assert len(app.availability.busy_cache) == held  # sync announces, changes nothing
+
+    refused = [
+        await pushes.post(PUSH_URL, headers=_headers(channel, "guess", 50, "exists")),
+        await pushes.post(PUSH_URL, headers=_headers(channel, "", 51, "exists")),
+        await pushes.post(
+            PUSH_URL, headers=_headers({**channel, "id": "unknown"}, secret, 52, "exists")
+        ),
+        # Message 1 was the sync above: the same number again is a replay.
+        await pushes.post(PUSH_URL, headers=_headers(channel, secret, 1, "exists")),
+    ]
+    assert [r.status_code for r in refused] == [401, 401, 401, 401]
+    assert len(app.availability.busy_cache) == held
+
+    [changed] = await google.calendar.notify(USER, state="exists")
+    assert changed.status_code == 200
+    assert _at(0) not in await _slots(server, tenant, event_type_id)
+
+
+async def test_channels_near_expiry_are_renewed_then_the_old_one_stopped(
+    server: Server,
+    app: CalendarApp,
+    tenant: Tenant,
+    google: Google,
+    clock: Clock,
+    pushes: httpx.AsyncClient,
+) -> None:
+    google.calendar.now = clock()
+    google.calendar.channel_ttl = timedelta(hours=3)
+    conn = await _connect(server, tenant, google)
+    secret, _ = await _push_state(app, conn.connection_id)
+    [old] = google.calendar.channels.values()
+    assert await renew_push_subscriptions(app.deps) == {"subscribed": 0, "failed": 0}
+
+    clock.advance(timedelta(hours=2, minutes=1))  # 59 minutes left: inside the window
+    google.calendar.now = clock()
+    assert await renew_push_subscriptions(app.deps) == {"subscribed": 1, "failed": 0}
+    [new] = google.calendar.channels.values()  # the old one was stopped
+    assert new["id"] != old["id"]
+    assert new["token"] == secret
+    _, renewed = await _push_state(app, conn.connection_id)
+    assert renewed["google_channel_id"] == new["id"]
+    assert renewed["google_channel_expires_ms"] == int(
+        (clock() + timedelta(hours=3)).timestamp() * 1000
+    )
+    assert google.calendar.count("channels.stop") == 1
+
+    # The old channel's notifications are no longer ours; the new one's are.
+    stale = await pushes.post(PUSH_URL, headers=_headers(old, secret, 9, "exists"))
+    assert stale.status_code == 401
+    [fresh] = await google.calendar.notify(USER)
+    assert fresh.status_code == 200
+
+
+async def test_disconnect_stops_the_channel(
+    server: Server, app: CalendarApp, tenant: Tenant, google: Google
+) -> None:
+    conn = await _connect(server, tenant, google)
+    assert len(google.calendar.channels) == 1
+    await server.stub.Disconnect(
+        api.DisconnectRequest(connection_id=conn.connection_id), metadata=tenant.auth
+    )
+    assert google.calendar.channels == {}
+    assert google.calendar.count("channels.stop") == 1
