@@ -44,6 +44,7 @@ from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency, Replayed, request_hash
 from service.scheduling.invalidation import Invalidator
+from service.scheduling.owned import owned
 from service.scheduling.validation import render_title, validate_caller, zone
 from service.slots import Interval, Slot, SlotRules, nearest
 from service.store import tables as t
@@ -97,16 +98,14 @@ class Booking:
     async def _load(
         self, session: AsyncSession, account_id: str, appointment_id: str
     ) -> t.Appointment:
-        if not appointment_id:
-            raise InvalidArgument("appointment_id", "is required")
-        row = await session.scalar(
-            select(t.Appointment).where(
-                t.Appointment.id == appointment_id, t.Appointment.account_id == account_id
-            )
+        return await owned(
+            session,
+            t.Appointment,
+            appointment_id,
+            account_id,
+            resource_type="appointment",
+            field="appointment_id",
         )
-        if row is None:
-            raise NotFound("appointment", appointment_id)
-        return row
 
     async def get(self, account_id: str, appointment_id: str) -> Appointment:
         async with self._deps.db.read() as session:

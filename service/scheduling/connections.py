@@ -44,6 +44,7 @@ from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
 from service.scheduling.invalidation import Invalidator
+from service.scheduling.owned import owned
 from service.scheduling.paging import decode_token, encode_token, page_size
 from service.scheduling.registry import adapter, provider_for
 from service.store import tables as t
@@ -128,16 +129,14 @@ class Connections:
     async def _row(
         self, session: AsyncSession, account_id: str, connection_id: str
     ) -> t.Connection:
-        if not connection_id:
-            raise InvalidArgument("connection_id", "is required")
-        row = await session.scalar(
-            select(t.Connection).where(
-                t.Connection.id == connection_id, t.Connection.account_id == account_id
-            )
+        return await owned(
+            session,
+            t.Connection,
+            connection_id,
+            account_id,
+            resource_type="connection",
+            field="connection_id",
         )
-        if row is None:
-            raise NotFound("connection", connection_id)
-        return row
 
     async def connect_builtin(
         self,
@@ -449,13 +448,14 @@ class Connections:
 
     async def _event_type(self, account_id: str, event_type_id: str) -> EventType:
         async with self._deps.db.read() as session:
-            row = await session.scalar(
-                select(t.EventType).where(
-                    t.EventType.id == event_type_id, t.EventType.account_id == account_id
-                )
+            row = await owned(
+                session,
+                t.EventType,
+                event_type_id,
+                account_id,
+                resource_type="event_type",
+                field="event_type_id",
             )
-        if row is None:
-            raise NotFound("event_type", event_type_id)
         return convert.event_type(row)
 
     async def _create_event_type(
@@ -539,13 +539,14 @@ class Connections:
 
     async def _busy_block(self, account_id: str, busy_block_id: str) -> BusyBlock:
         async with self._deps.db.read() as session:
-            row = await session.scalar(
-                select(t.BusyBlock).where(
-                    t.BusyBlock.id == busy_block_id, t.BusyBlock.account_id == account_id
-                )
+            row = await owned(
+                session,
+                t.BusyBlock,
+                busy_block_id,
+                account_id,
+                resource_type="busy_block",
+                field="busy_block_id",
             )
-        if row is None:
-            raise NotFound("busy_block", busy_block_id)
         return convert.busy_block(row)
 
     async def _create_busy_block(self, account_id: str, block: BusyBlock) -> BusyBlock:
