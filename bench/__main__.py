@@ -1,11 +1,24 @@
-"""Orchestrator of ``python -m bench`` (``make bench``): ListSlots latency vs a bare echo server.
+"""Orchestrator of ``python -m bench`` (``make bench``): the service's latency and memory figures.
 
-Steps: run the slot-engine micro-benchmark if present; seed the demo tenant in a temporary data
-dir; start the service and wait for SERVING; make one real ListSlots call and note its response
-size; start the echo baseline returning that many bytes; then, for each concurrency, run the
-separate load-generator process against echo and against ListSlots with the same settings.
-Prints a table and the full JSON, and writes the JSON to bench/results/latest.json (or --json).
-Both servers are stopped and the temporary dir removed on every exit path, Ctrl-C included.
+Sections (``--sections``, default all; see bench/provider.py for the provider-facing ones):
+
+- ``slots``: the slot-engine micro-benchmark (bench/bench_slots.py) if present.
+- ``warm``: warm ListSlots vs a bare echo server. Seed the demo tenant in a temporary data dir;
+  start the service; one real ListSlots call gives the response size; start the echo baseline
+  returning that many bytes; then, per concurrency, the separate load-generator process runs
+  against echo and against ListSlots with the same settings.
+- ``cold``: the Cal.com emulator (bench.calcom_server, real HTTP on loopback) answers
+  ``GET /v2/slots`` after 80 ms; ListSlots requests that each miss the cache, then 50
+  concurrent ones for one uncached date and the emulator's count of provider calls for it.
+- ``book``: the emulator answers at once; Book latency at concurrency 8, each for a distinct
+  free slot, on SQLite and on PostgreSQL (a fresh schema, dropped afterwards; skipped with a
+  message when PostgreSQL is unreachable).
+- ``memory``: the service with a small cache bound; VmRSS before and during ListSlots spread
+  over 1,000 agents of the demo account's built-in calendar and many dates.
+
+Prints tables and the full JSON, and writes the JSON to bench/results/latest.json (or --json).
+Every server is stopped and the temporary dir removed on every exit path, Ctrl-C included.
+Targets are reported as "met"/"missed", never asserted.
 """
 
 from __future__ import annotations
@@ -25,12 +38,15 @@ from typing import Any
 
 import grpc
 
-from bench import calendar_target, echo_server, procs, report
+from bench import calendar_target, echo_server, procs, provider_db, report, sections
 from bench.slot_engine import run_slot_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 READY_TIMEOUT_S = 60.0
+
+
+SECTIONS = ("slots", "warm", "cold", "book", "memory")
 
 
 def parse_concurrency(text: str) -> list[int]:
@@ -43,9 +59,32 @@ def parse_concurrency(text: str) -> list[int]:
     return values
 
 
+def parse_sections(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if names == ["all"]:
+        return list(SECTIONS)
+    unknown = sorted(set(names) - set(SECTIONS))
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"sections are {','.join(SECTIONS)} (or all); got {text!r}"
+        )
+    return [name for name in SECTIONS if name in names]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--sections",
+        type=parse_sections,
+        default=list(SECTIONS),
+        help=f"comma-separated, from {','.join(SECTIONS)} (default all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="shorter runs everywhere (about a fifth of the requests): a smoke test",
     )
     parser.add_argument(
         "--concurrency", type=parse_concurrency, default=[1, 8, 32], help="e.g. 1,8,32"
@@ -53,15 +92,69 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     # ListSlots ran at ~300-2,000 calls/s on a shared 2-core machine. 10,000 per run gives p99
     # 100 samples above it and a full run of under a minute there; the per-run time limit (6
     # runs x (20 s + 5 s warm-up)) caps a slow machine at about 3 minutes.
-    parser.add_argument("--requests", type=int, default=10000, help="measured requests per run")
-    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per run")
+    parser.add_argument("--requests", type=int, default=10000, help="warm: requests per run")
+    parser.add_argument("--warmup", type=int, default=200, help="warm: unmeasured per run")
     parser.add_argument(
-        "--time-limit", type=float, default=20.0, help="seconds before a run stops early"
+        "--time-limit", type=float, default=20.0, help="warm: seconds before a run stops early"
+    )
+    cold = parser.add_argument_group("cold")
+    cold.add_argument("--cold-requests", type=int, default=200, help="cache-missing ListSlots")
+    cold.add_argument("--cold-concurrency", type=int, default=1, help="concurrent workers")
+    cold.add_argument("--cold-agents", type=int, default=4, help="agents on the connection")
+    cold.add_argument("--cold-delay-ms", type=float, default=80.0, help="emulator delay")
+    cold.add_argument("--callers", type=int, default=50, help="single flight: concurrent calls")
+    book = parser.add_argument_group("book")
+    book.add_argument("--book-requests", type=int, default=200, help="Book calls per database")
+    book.add_argument(
+        "--book-concurrency",
+        type=parse_concurrency,
+        default=[8, 1],
+        help="concurrency levels, e.g. 8,1 (the target is read at 8)",
+    )
+    book.add_argument(
+        "--postgres",
+        default=provider_db.DEFAULT_POSTGRES,
+        help="PostgreSQL server URL for the book section ('' skips it)",
+    )
+    memory = parser.add_argument_group("memory")
+    memory.add_argument("--memory-requests", type=int, default=100000, help="ListSlots calls")
+    memory.add_argument("--memory-agents", type=int, default=1000, help="agents created")
+    memory.add_argument(
+        "--memory-max-days", type=int, default=2000, help="CALENDAR_CACHE_MAX_DAYS of the service"
+    )
+    memory.add_argument(
+        "--memory-span-days", type=int, default=2500, help="dates spread over this many days"
+    )
+    memory.add_argument("--memory-concurrency", type=int, default=32, help="concurrent workers")
+    memory.add_argument(
+        "--memory-time-limit", type=float, default=200.0, help="seconds before it stops early"
     )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup < 0 or args.time_limit <= 0:
         parser.error("--requests must be >= 1, --warmup >= 0, --time-limit > 0")
+    counts = (
+        args.cold_requests,
+        args.cold_concurrency,
+        args.cold_agents,
+        args.callers,
+        args.book_requests,
+        args.memory_requests,
+        args.memory_agents,
+        args.memory_max_days,
+        args.memory_span_days,
+        args.memory_concurrency,
+    )
+    if min(counts) < 1 or args.memory_time_limit <= 0 or args.cold_delay_ms < 0:
+        parser.error("counts must be >= 1, --memory-time-limit > 0, --cold-delay-ms >= 0")
+    if args.quick:
+        args.requests = max(1, args.requests // 5)
+        args.time_limit = min(args.time_limit, 8.0)
+        args.cold_requests = max(1, args.cold_requests // 5)
+        args.book_requests = max(1, args.book_requests // 5)
+        args.memory_requests = max(1, args.memory_requests // 5)
+        args.memory_agents = max(1, args.memory_agents // 5)
+        args.memory_time_limit = min(args.memory_time_limit, 40.0)
     return args
 
 
@@ -109,12 +202,8 @@ def run_load(
     return result
 
 
-def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str, bool]:
-    """Everything between setup and teardown: (report, slot-engine table, all runs ok)."""
-    log("slot engine micro-benchmark")
-    slot_engine, slot_table = run_slot_engine(ROOT, work / "slot_engine.json")
-
-    env = procs.clean_env(
+def service_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    return procs.clean_env(
         {
             "CALENDAR_DATA_DIR": str(work / "data"),
             "CALENDAR_HOST": "127.0.0.1",
@@ -123,16 +212,21 @@ def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str
             "CALENDAR_HTTP_PORT": "0",
             "CALENDAR_LOG_LEVEL": "WARNING",
             "CALENDAR_GRACE_PERIOD_SECONDS": "2",
+            **(extra or {}),
         }
     )
-    log("seeding the demo tenant")
-    demo = calendar_target.seed_demo(env, ROOT)
+
+
+def warm_section(
+    args: argparse.Namespace, work: Path, env: dict[str, str], demo: calendar_target.Demo
+) -> tuple[dict[str, Any], bool]:
+    """Warm ListSlots vs echo: (the report's warm keys, all runs ok)."""
     day = calendar_target.next_tuesday(demo.time_zone)
     request = calendar_target.list_slots_request(demo, day)
-
     servers: list[procs.Server] = []
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
     try:
-        log("starting the service")
+        log("warm: starting the service")
         service = procs.start_server(
             "service",
             [sys.executable, "-m", "service", "serve"],
@@ -146,7 +240,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str
         warm = calendar_target.warm_up(service.address, request, demo)
         log(f"ListSlots warm-up: {warm.slots} slots, {warm.response_bytes} bytes")
 
-        log("starting the echo server")
+        log("warm: starting the echo server")
         echo = procs.start_server(
             "echo",
             [
@@ -163,7 +257,6 @@ def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str
         )
         servers.append(echo)
 
-        runs: dict[tuple[str, int], dict[str, Any]] = {}
         for concurrency in args.concurrency:
             # Back to back at each level, so both targets see the same machine conditions.
             log(f"concurrency {concurrency}: echo")
@@ -185,10 +278,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str
             procs.stop_server(server)
 
     all_ok = all("error" not in run for run in runs.values())
-    full = {
-        "benchmark": "ListSlots (gleam-calendar) vs bare grpc.aio echo, same payload size",
-        "timestamp": report.timestamp(),
-        "machine": report.machine_info(),
+    part = {
         "settings": {
             "concurrency": args.concurrency,
             "requests": args.requests,
@@ -203,8 +293,39 @@ def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str
         "payload_bytes": warm.response_bytes,
         "list_slots_warmup": {"slots": warm.slots, "response_bytes": warm.response_bytes},
         "results": report.summarize_runs(args.concurrency, runs),
-        "slot_engine": slot_engine,
     }
+    return part, all_ok
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], str, bool]:
+    """Everything between setup and teardown: (report, slot-engine table, all runs ok)."""
+    full: dict[str, Any] = {
+        "benchmark": "gleam-calendar: ListSlots vs echo, cold ListSlots, Book, memory",
+        "timestamp": report.timestamp(),
+        "machine": report.machine_info(),
+        "sections": args.sections,
+    }
+    slot_table = ""
+    all_ok = True
+    if "slots" in args.sections:
+        log("slot engine micro-benchmark")
+        full["slot_engine"], slot_table = run_slot_engine(ROOT, work / "slot_engine.json")
+
+    if set(args.sections) - {"slots"}:
+        env = service_env(work)
+        log("seeding the demo tenant")
+        demo = calendar_target.seed_demo(env, ROOT)
+        full["demo"] = {"agent_id": demo.agent_id, "connection_id": demo.connection_id}
+        if "warm" in args.sections:
+            part, ok = warm_section(args, work, env, demo)
+            full.update(part)
+            all_ok &= ok
+        runner = sections.Runner(args, work, ROOT, env, demo, log)
+        if "cold" in args.sections or "book" in args.sections:
+            full.update(runner.provider_sections())
+        if "memory" in args.sections:
+            full["memory"] = runner.memory_section()
+    full["targets"] = report.targets(full)
     return full, slot_table, all_ok
 
 
@@ -229,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(report.render_table(full, slot_table))
+    print(report.render(full, slot_table))
     print()
     text = report.write_json(full, args.json)
     print(text)

@@ -35,6 +35,7 @@ class Demo:
     api_key: str
     agent_id: str
     time_zone: str
+    connection_id: str = ""
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -56,7 +57,12 @@ def seed_demo(env: Mapping[str, str], cwd: Path, timeout: float = 60.0) -> Demo:
         raise RuntimeError(f"seed-demo failed ({done.returncode}):\n{done.stderr[-2000:]}")
     # The JSON is the last stdout line; anything before it would be incidental output.
     values = json.loads(done.stdout.strip().splitlines()[-1])
-    return Demo(values["api_key"], values["agent_id"], values["time_zone"])
+    return Demo(
+        values["api_key"],
+        values["agent_id"],
+        values["time_zone"],
+        values.get("connection_id", ""),
+    )
 
 
 def next_tuesday(time_zone: str, now: datetime | None = None) -> date:
