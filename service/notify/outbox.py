@@ -59,13 +59,16 @@ async def enqueue(
         channels.append(Channel.BUSINESS_INVITE)
     if not channels:
         return
-    # iCalendar SEQUENCE must rise with every update of the same UID.
-    previous = await session.scalar(
-        select(func.count())
-        .select_from(t.OutboxMessage)
-        .where(t.OutboxMessage.appointment_id == appointment.id)
-    )
-    sequence = int(previous or 0)
+    # iCalendar SEQUENCE must rise with every update of the same UID. A new booking's first
+    # message is always 0, which spares the hot path (Book) a query.
+    sequence = 0
+    if kind is not Kind.BOOKED:
+        previous = await session.scalar(
+            select(func.count())
+            .select_from(t.OutboxMessage)
+            .where(t.OutboxMessage.appointment_id == appointment.id)
+        )
+        sequence = int(previous or 0)
     payload = {
         "kind": kind.value,
         "start": appointment.start_at.isoformat(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,19 +103,29 @@ class Idempotency:
     async def finish(
         session: AsyncSession, account_id: str, request_id: str, resource_id: str
     ) -> None:
-        row = await session.get(t.IdempotencyRecord, (account_id, request_id))
-        if row is not None:
-            row.state = DONE
-            row.response = resource_id.encode()
+        # One UPDATE, no read first: this runs inside Book's confirming transaction.
+        await session.execute(
+            update(t.IdempotencyRecord)
+            .where(
+                t.IdempotencyRecord.account_id == account_id,
+                t.IdempotencyRecord.request_id == request_id,
+            )
+            .values(state=DONE, response=resource_id.encode())
+        )
 
     @staticmethod
     async def attach(
         session: AsyncSession, account_id: str, request_id: str, resource_id: str
     ) -> None:
         """Ties the record to its resource; duplicates keep waiting until ``finish``."""
-        row = await session.get(t.IdempotencyRecord, (account_id, request_id))
-        if row is not None:
-            row.response = resource_id.encode()
+        await session.execute(
+            update(t.IdempotencyRecord)
+            .where(
+                t.IdempotencyRecord.account_id == account_id,
+                t.IdempotencyRecord.request_id == request_id,
+            )
+            .values(response=resource_id.encode())
+        )
 
     async def once(
         self,
