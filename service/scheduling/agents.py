@@ -9,7 +9,7 @@ made by another replica takes to show.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
@@ -27,8 +27,10 @@ from service.scheduling import convert
 from service.scheduling.deps import Deps
 from service.scheduling.invalidation import Invalidator
 from service.scheduling.registry import Guarded, provider_for
+from service.scheduling.rules import slot_rules
 from service.scheduling.settings_codec import from_document, to_document
 from service.scheduling.validation import validate_settings
+from service.slots import SlotRules
 from service.store import tables as t
 
 
@@ -39,6 +41,16 @@ class AgentContext:
     connection: Connection | None
     event_types: dict[str, EventType]
     provider: CalendarProvider | None
+    # Engine rules per event type, built once per cached context: ListSlots is hot.
+    _rules: dict[str, SlotRules] = field(default_factory=dict, compare=False, repr=False)
+
+    def rules(self, event_type: EventType) -> SlotRules:
+        found = self._rules.get(event_type.event_type_id)
+        if found is None:
+            s = self.settings
+            found = slot_rules(s.availability, s.event_defaults, event_type)
+            self._rules[event_type.event_type_id] = found
+        return found
 
     @property
     def calendar_id(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import select
 
 from service.deadline import Deadline
 from service.errors import InvalidArgument, InvalidTimeRange, ProviderUnavailable
-from service.model import ACTIVE_STATUSES, Availability, EventDefaults, EventType, Scope
+from service.model import ACTIVE_STATUSES, EventType, Scope
 from service.providers.base import AvailabilityShape, CalendarProvider
 from service.providers.builtin import calendar_key
 from service.scheduling.agents import AgentContext, AgentDirectory
@@ -26,7 +25,6 @@ from service.scheduling.deps import Deps
 from service.scheduling.validation import check_time_zone, zone
 from service.slots import (
     Interval,
-    LocalWindow,
     Slot,
     SlotRejection,
     SlotResult,
@@ -79,29 +77,6 @@ class SlotsAnswer:
     from_cache: bool = False
     data_age: timedelta = timedelta(0)
     stale: bool = False
-
-
-def _windows(items: Iterable[object]) -> tuple[LocalWindow, ...]:
-    return tuple(LocalWindow(w.start_minute, w.end_minute) for w in items)  # type: ignore[attr-defined]
-
-
-def slot_rules(
-    availability: Availability, defaults: EventDefaults, event_type: EventType
-) -> SlotRules:
-    """The engine's rules for one agent and event type: the event type's length and buffers,
-    the agent's defaults where the event type sets none."""
-    return SlotRules(
-        time_zone=availability.time_zone,
-        weekly_hours=tuple(_windows(day) for day in availability.weekly_hours),
-        overrides={o.day: _windows(o.windows) for o in availability.date_overrides},
-        duration=event_type.duration or defaults.duration,
-        buffer_before=event_type.buffer_before or defaults.buffer_before,
-        buffer_after=event_type.buffer_after or defaults.buffer_after,
-        step=defaults.slot_step or None,
-        minimum_notice=availability.minimum_notice,
-        max_advance_days=availability.max_advance_days or None,
-        daily_cap=availability.daily_cap or None,
-    )
 
 
 def _why_empty(result: SlotResult, range_end: datetime, now: datetime) -> NoAvailability:
@@ -406,7 +381,7 @@ class AvailabilityService:
             types = types[:1]  # busy time does not depend on the type
         freshness = Freshness(from_cache=True)
         for event_type in types:
-            rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+            rules = ctx.rules(event_type)
             _, fresh = await self.compute(
                 ctx, provider, rules, start, end, deadline, event_type=event_type
             )
@@ -445,7 +420,7 @@ class AvailabilityService:
         business_tz = ctx.settings.availability.time_zone
         caller_tz = query.caller_time_zone or business_tz
         start, end = self._range(query, business_tz)
-        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        rules = ctx.rules(event_type)
         result, fresh = await self.compute(
             ctx, provider, rules, start, end, deadline, event_type=event_type
         )

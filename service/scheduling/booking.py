@@ -39,7 +39,7 @@ from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.providers.builtin import calendar_key
 from service.scheduling import convert
 from service.scheduling.agents import AgentContext, AgentDirectory
-from service.scheduling.availability import ALTERNATIVES, AvailabilityService, slot_rules
+from service.scheduling.availability import ALTERNATIVES, AvailabilityService
 from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency, Replayed, request_hash
@@ -309,7 +309,7 @@ class Booking:
         ctx = await self._agents.context(account_id, cmd.agent_id)
         _, provider = ctx.require(Scope.CREATE_EVENTS)
         event_type = ctx.event_type(cmd.event_type_id)
-        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        rules = ctx.rules(event_type)
         if cmd.request_id:
             digest = request_hash(
                 "Book",
@@ -522,7 +522,7 @@ class Booking:
         if current.status is not AppointmentStatus.CONFIRMED:
             raise AppointmentNotActive(current.appointment_id, current.status.value)
         event_type = ctx.event_type(current.event_type_id)
-        rules = slot_rules(ctx.settings.availability, ctx.settings.event_defaults, event_type)
+        rules = ctx.rules(event_type)
         start = cmd.start.astimezone(UTC)
         end = start + rules.duration
         if start == current.start:
