@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -103,15 +105,29 @@ def book_request(tenant: Tenant, start: datetime, **overrides: object) -> api.Bo
     return api.BookRequest(**fields)  # type: ignore[arg-type]
 
 
-def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+D = TypeVar("D", bound=Message)
+
+
+def status_detail(err: grpc.aio.AioRpcError, kind: type[D]) -> D:
+    """The first detail of type ``kind`` in the error's google.rpc.Status."""
     status = rpc_status.from_call(err)  # type: ignore[arg-type]
     assert status is not None, "the error carries no google.rpc.Status"
     for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    raise AssertionError("no ErrorInfo in the status details")
+        if detail.Is(kind.DESCRIPTOR):
+            found = kind()
+            detail.Unpack(found)
+            return found
+    raise AssertionError(f"no {kind.__name__} in the status details")
+
+
+def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    return status_detail(err, error_details_pb2.ErrorInfo)
+
+
+def retry_delay(err: grpc.aio.AioRpcError) -> float:
+    """Seconds from the error's google.rpc.RetryInfo."""
+    info = status_detail(err, error_details_pb2.RetryInfo)
+    return info.retry_delay.ToTimedelta().total_seconds()
 
 
 def assert_error(

@@ -14,8 +14,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from sqlalchemy import select
 
 from gleam.calendar.v1 import calendar_service_pb2 as api
@@ -48,7 +46,7 @@ from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
 from tests.emulators.calcom import BASE, GOOD_KEY, CalcomEmulator, Fault, parse, version_for
-from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours
+from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours, retry_delay
 
 TUESDAY = date(2026, 11, 24)
 CONSULTATION, MEETING = 101, 102
@@ -142,17 +140,6 @@ async def tuesday_slots(server: Server, tenant: Tenant, event_type_id: str) -> l
         metadata=tenant.auth,
     )
     return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]
-
-
-def retry_delay(err: grpc.aio.AioRpcError) -> float:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return info.retry_delay.ToTimedelta().total_seconds()
-    raise AssertionError("no RetryInfo")
 
 
 # Connect ------------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from gleam.calendar.v1 import calendar_service_pb2 as api
 from gleam.calendar.v1 import resources_pb2 as res
@@ -39,7 +37,7 @@ from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
 from tests.emulators.calendly import BASE, CalendlyEmulator, ScheduledEvent, parse
-from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours
+from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours, retry_delay
 
 TOKEN = "pat-good"
 
@@ -124,17 +122,6 @@ async def book(
         metadata=tenant.auth,
     )
     return answer.appointment
-
-
-def retry_delay(err: grpc.aio.AioRpcError) -> float:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return info.retry_delay.ToTimedelta().total_seconds()
-    raise AssertionError("no RetryInfo")
 
 
 # Connect ----------------------------------------------------------------------------------
