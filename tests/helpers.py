@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -138,3 +138,16 @@ def assert_error(
     assert info.reason == reason, (info.reason, err.details())
     assert info.domain == "calendar.gleam.dev"
     return info
+
+
+async def tuesday_starts(server: Any, tenant: Tenant, event_type_id: str = "") -> list[datetime]:
+    """ListSlots for Tuesday 2026-11-24 (business zone), as UTC start instants."""
+    answer = await server.stub.ListSlots(
+        api.ListSlotsRequest(
+            agent_id=tenant.agent_id,
+            event_type_id=event_type_id,
+            date={"year": 2026, "month": 11, "day": 24},
+        ),
+        metadata=tenant.auth,
+    )
+    return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]

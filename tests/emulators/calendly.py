@@ -34,6 +34,15 @@ from tests.emulators.openapi import SpecValidator, SpecViolation
 
 BASE = "https://api.calendly.test"
 MAX_WINDOW = timedelta(days=31)
+# The invitee tracking fields, as accepted by POST /invitees and echoed on the Invitee resource.
+TRACKING_KEYS = (
+    "utm_campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_content",
+    "utm_term",
+    "salesforce_uuid",
+)
 
 # POST /invitees request, from NOTES.md section 3 (Scheduling API, "Create Event Invitee").
 INVITEE_REQUEST_SCHEMA: dict[str, Any] = {
@@ -71,17 +80,7 @@ INVITEE_REQUEST_SCHEMA: dict[str, Any] = {
         "event_guests": {"type": "array", "items": {"type": "string"}},
         "tracking": {
             "type": "object",
-            "properties": {
-                k: {"type": "string"}
-                for k in (
-                    "utm_campaign",
-                    "utm_source",
-                    "utm_medium",
-                    "utm_content",
-                    "utm_term",
-                    "salesforce_uuid",
-                )
-            },
+            "properties": {k: {"type": "string"} for k in TRACKING_KEYS},
             "additionalProperties": False,
         },
     },
@@ -393,17 +392,7 @@ class CalendlyEmulator:
             "event": ev.uri,
             "created_at": fmt(inv.created_at),
             "updated_at": fmt(inv.created_at),
-            "tracking": {
-                k: tracking.get(k)
-                for k in (
-                    "utm_campaign",
-                    "utm_source",
-                    "utm_medium",
-                    "utm_content",
-                    "utm_term",
-                    "salesforce_uuid",
-                )
-            },
+            "tracking": {k: tracking.get(k) for k in TRACKING_KEYS},
             "text_reminder_number": who.get("text_reminder_number"),
             "rescheduled": False,
             "old_invitee": None,

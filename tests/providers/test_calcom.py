@@ -46,7 +46,16 @@ from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
 from tests.emulators.calcom import BASE, GOOD_KEY, CalcomEmulator, Fault, parse, version_for
-from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours, retry_delay
+from tests.helpers import (
+    NOW,
+    TUESDAY_9AM,
+    Clock,
+    Tenant,
+    assert_error,
+    office_hours,
+    retry_delay,
+    tuesday_starts,
+)
 
 TUESDAY = date(2026, 11, 24)
 CONSULTATION, MEETING = 101, 102
@@ -130,18 +139,6 @@ async def book(
     return answer.appointment
 
 
-async def tuesday_slots(server: Server, tenant: Tenant, event_type_id: str) -> list[datetime]:
-    answer = await server.stub.ListSlots(
-        api.ListSlotsRequest(
-            agent_id=tenant.agent_id,
-            event_type_id=event_type_id,
-            date={"year": 2026, "month": 11, "day": 24},
-        ),
-        metadata=tenant.auth,
-    )
-    return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]
-
-
 # Connect ------------------------------------------------------------------------------------
 
 
@@ -204,16 +201,16 @@ async def test_agent_may_book_only_the_chosen_event_types(
 ) -> None:
     _, ids = await use_calcom(server, wired, tenant, only="Consultation")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await tuesday_slots(server, tenant, ids["Meeting"])
+        await tuesday_starts(server, tenant, ids["Meeting"])
     assert_error(caught.value, grpc.StatusCode.PERMISSION_DENIED, "EVENT_TYPE_NOT_ALLOWED")
-    assert await tuesday_slots(server, tenant, ids["Consultation"])
+    assert await tuesday_starts(server, tenant, ids["Consultation"])
 
 
 async def test_slots_are_calcom_slots_inside_the_agents_hours(
     server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
 ) -> None:
     _, ids = await use_calcom(server, wired, tenant)
-    offered = await tuesday_slots(server, tenant, ids["Consultation"])
+    offered = await tuesday_starts(server, tenant, ids["Consultation"])
     provider = emulator.provider_starts(CONSULTATION, TUESDAY)
     eight_am = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 in New York
     five_pm = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
@@ -237,7 +234,7 @@ async def test_a_booked_time_disappears_from_slots(
 ) -> None:
     _, ids = await use_calcom(server, wired, tenant)
     emulator.book_as_someone_else(CONSULTATION, TUESDAY_9AM + timedelta(hours=1))
-    offered = await tuesday_slots(server, tenant, ids["Consultation"])
+    offered = await tuesday_starts(server, tenant, ids["Consultation"])
     assert TUESDAY_9AM in offered
     assert TUESDAY_9AM + timedelta(hours=1) not in offered
 
@@ -382,7 +379,7 @@ async def test_expired_key_marks_the_connection_and_says_so(
     conn_id, ids = await use_calcom(server, wired, tenant)
     emulator.revoke()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await tuesday_slots(server, tenant, ids["Consultation"])
+        await tuesday_starts(server, tenant, ids["Consultation"])
     info = assert_error(caught.value, grpc.StatusCode.FAILED_PRECONDITION, "CALENDAR_NOT_CONNECTED")
     assert info.metadata["connection_status"] == "NEEDS_REAUTH"
     assert "verify API keys haven't expired" in (caught.value.details() or "")
@@ -418,7 +415,7 @@ async def test_rate_limit_on_slots_honours_the_reset_header(
     _, ids = await use_calcom(server, wired, tenant)
     emulator.rate_limit("GET", "/v2/slots", reset_in=30)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await tuesday_slots(server, tenant, ids["Consultation"])
+        await tuesday_starts(server, tenant, ids["Consultation"])
     info = assert_error(caught.value, grpc.StatusCode.UNAVAILABLE, "PROVIDER_RATE_LIMITED")
     # X-RateLimit-Reset-Default is a Unix time 30 s ahead (a second may pass meanwhile).
     assert 28 <= int(info.metadata["retry_after_seconds"]) <= 30
@@ -448,7 +445,7 @@ async def test_server_error_is_provider_unavailable(
     _, ids = await use_calcom(server, wired, tenant)
     emulator.script(Fault("GET", "/v2/slots", status=503, code="ServiceUnavailableException"))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await tuesday_slots(server, tenant, ids["Consultation"])
+        await tuesday_starts(server, tenant, ids["Consultation"])
     assert_error(caught.value, grpc.StatusCode.UNAVAILABLE, "PROVIDER_UNAVAILABLE")
 
 
@@ -495,7 +492,7 @@ async def test_every_request_sends_its_endpoints_api_version(
     server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
 ) -> None:
     _, ids = await use_calcom(server, wired, tenant)
-    await tuesday_slots(server, tenant, ids["Consultation"])
+    await tuesday_starts(server, tenant, ids["Consultation"])
     appt = await book(server, tenant, ids["Consultation"], TUESDAY_9AM)
     await server.stub.Reschedule(
         api.RescheduleRequest(
@@ -679,10 +676,10 @@ async def test_a_booking_made_at_calcom_is_pushed_and_drops_held_slots(
     server: Server, wired: CalendarApp, tenant: Tenant, emulator: CalcomEmulator
 ) -> None:
     _, ids = await use_calcom(server, wired, tenant)
-    assert TUESDAY_9AM in await tuesday_slots(server, tenant, ids["Consultation"])
+    assert TUESDAY_9AM in await tuesday_starts(server, tenant, ids["Consultation"])
     emulator.book_as_someone_else(CONSULTATION, TUESDAY_9AM)
     # Held availability still offers it: nothing told us yet.
-    assert TUESDAY_9AM in await tuesday_slots(server, tenant, ids["Consultation"])
+    assert TUESDAY_9AM in await tuesday_starts(server, tenant, ids["Consultation"])
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_http_app(wired)), base_url="http://svc"
@@ -690,4 +687,4 @@ async def test_a_booking_made_at_calcom_is_pushed_and_drops_held_slots(
         emulator.push_client = push_client
         [answer] = await emulator.push("BOOKING_CREATED", {"uid": "someone-else"})
     assert answer.status_code == 200
-    assert TUESDAY_9AM not in await tuesday_slots(server, tenant, ids["Consultation"])
+    assert TUESDAY_9AM not in await tuesday_starts(server, tenant, ids["Consultation"])

@@ -37,7 +37,16 @@ from service.store import tables as t
 from service.store.crypto import generate_key
 from tests.conftest import Server
 from tests.emulators.calendly import BASE, CalendlyEmulator, ScheduledEvent, parse
-from tests.helpers import NOW, TUESDAY_9AM, Clock, Tenant, assert_error, office_hours, retry_delay
+from tests.helpers import (
+    NOW,
+    TUESDAY_9AM,
+    Clock,
+    Tenant,
+    assert_error,
+    office_hours,
+    retry_delay,
+    tuesday_starts,
+)
 
 TOKEN = "pat-good"
 
@@ -467,18 +476,6 @@ async def _stored_state(app: CalendarApp, connection_id: str) -> tuple[str, dict
     return secret, dict(row.provider_state)
 
 
-async def _tuesday(server: Server, tenant: Tenant, event_type_id: str) -> list[datetime]:
-    answer = await server.stub.ListSlots(
-        api.ListSlotsRequest(
-            agent_id=tenant.agent_id,
-            event_type_id=event_type_id,
-            date={"year": 2026, "month": 11, "day": 24},
-        ),
-        metadata=tenant.auth,
-    )
-    return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]
-
-
 async def test_connect_subscribes_a_user_webhook_with_our_signing_key(
     wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
 ) -> None:
@@ -525,13 +522,13 @@ async def test_an_outside_booking_is_pushed_and_drops_held_slots(
     wired: CalendarApp, server: Server, tenant: Tenant, emulator: CalendlyEmulator
 ) -> None:
     _, consultation = await use_calendly(server, wired, tenant, emulator)
-    assert TUESDAY_9AM in await _tuesday(server, tenant, consultation)
+    assert TUESDAY_9AM in await tuesday_starts(server, tenant, consultation)
     et = emulator.event_types[0]
     outside = ScheduledEvent(
         "outside1", et, TUESDAY_9AM, TUESDAY_9AM + timedelta(minutes=et.duration), NOW
     )
     emulator.events[outside.uuid] = outside
-    assert TUESDAY_9AM in await _tuesday(server, tenant, consultation)  # held, not re-read
+    assert TUESDAY_9AM in await tuesday_starts(server, tenant, consultation)  # held, not re-read
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_http_app(wired)), base_url="http://svc"
@@ -539,4 +536,4 @@ async def test_an_outside_booking_is_pushed_and_drops_held_slots(
         emulator.push_client = push_client
         [answer] = await emulator.push("invitee.created", {"event": outside.uri})
     assert answer.status_code == 200
-    assert TUESDAY_9AM not in await _tuesday(server, tenant, consultation)
+    assert TUESDAY_9AM not in await tuesday_starts(server, tenant, consultation)
