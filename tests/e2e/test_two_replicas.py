@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -18,7 +20,16 @@ from gleam.calendar.v1 import resources_pb2 as res
 from service.config import Settings
 from service.scheduling.app import CalendarApp
 from service.store import tables as t
-from tests.helpers import TUESDAY_9AM, Tenant, assert_error, book_request, make_tenant
+from tests.helpers import TZ, Tenant, assert_error, book_request, make_tenant
+
+
+def _next_tuesday_9am() -> datetime:
+    """The replicas run on the real clock (not the suite's fixed one), so the slot is a real
+    future one: next Tuesday, 9:00 in the tenant's time zone."""
+    zone = ZoneInfo(TZ)
+    today = datetime.now(zone).date()
+    tuesday = today + timedelta(days=(1 - today.weekday()) % 7 or 7)
+    return datetime.combine(tuesday, time(9), tzinfo=zone).astimezone(UTC)
 
 
 def _start(config: Settings) -> tuple[subprocess.Popen[str], int]:
@@ -61,6 +72,7 @@ async def test_fifty_books_across_two_replicas_make_one_appointment(
     replicas: list[int], app: CalendarApp
 ) -> None:
     tenant: Tenant = await make_tenant(app)
+    start = _next_tuesday_9am()
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in replicas]
     stubs = [api_grpc.CalendarServiceStub(c) for c in channels]
 
@@ -68,7 +80,7 @@ async def test_fifty_books_across_two_replicas_make_one_appointment(
         stub = stubs[i % 2]
         try:
             await stub.Book(
-                book_request(tenant, TUESDAY_9AM, caller=res.Caller(name=f"Caller {i}")),
+                book_request(tenant, start, caller=res.Caller(name=f"Caller {i}")),
                 metadata=tenant.auth,
                 timeout=60,
             )
