@@ -91,9 +91,11 @@ class Database:
             if parsed.database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.read_engine = _sqlite_engine(parsed, begin="BEGIN", pool_size=pool_size)
-            self.write_engine = _sqlite_engine(
-                parsed, begin="BEGIN IMMEDIATE", pool_size=max(2, pool_size // 2)
-            )
+            # One writer connection per process: SQLite runs one write transaction at a time
+            # anyway, and waiting in the pool's FIFO queue is fair and wakes at once, while
+            # waiting in SQLite's busy handler polls with sleeps of up to 100 ms (the tail of
+            # concurrent Books). Other processes still serialise on BEGIN IMMEDIATE.
+            self.write_engine = _sqlite_engine(parsed, begin="BEGIN IMMEDIATE", pool_size=1)
         else:
             self.read_engine = create_async_engine(
                 parsed,
