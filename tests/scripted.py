@@ -32,6 +32,9 @@ class Wrapped:
         self, calendar_ids: tuple[str, ...], start: datetime, end: datetime, deadline: Deadline
     ) -> tuple[Interval, ...]:
         delay = self._script.get("busy_delay")
+        delays = self._script.get("busy_delays")  # one per call, in order
+        if isinstance(delays, list) and delays:
+            delay = delays.pop(0)
         if isinstance(delay, float):
             await asyncio.sleep(delay)
         return await self._inner.busy(calendar_ids, start, end, deadline)

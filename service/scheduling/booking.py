@@ -14,11 +14,13 @@ Book, step by step (see ARCHITECTURE.md):
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -217,31 +219,32 @@ class Booking:
 
     async def _insert_claim(
         self, session: AsyncSession, ctx: AgentContext, appointment_id: str, padded: Interval
-    ) -> bool:
-        """Adds the claim; False when the database refuses it as overlapping."""
+    ) -> str | None:
+        """Adds the claim and returns its id; None when the database refuses it as overlapping.
+        A refusal always ends the caller's transaction (``_ClaimRefused`` rolls it back), so the
+        INSERT needs no savepoint of its own."""
         assert ctx.connection is not None
         key = calendar_key(ctx.connection.connection_id, ctx.calendar_id)
         if not self._deps.db.is_postgres and await self._claim_conflicts(
             session, key, padded, appointment_id
         ):
-            return False
+            return None
         if await self._blocked(session, ctx, padded):
-            return False
+            return None
+        claim = t.TimeClaim(
+            id=uuid4().hex,
+            account_id=ctx.account_id,
+            calendar_key=key,
+            appointment_id=appointment_id,
+            start_at=padded.start,
+            end_at=padded.end,
+        )
+        session.add(claim)
         try:
-            async with session.begin_nested():
-                session.add(
-                    t.TimeClaim(
-                        id=uuid4().hex,
-                        account_id=ctx.account_id,
-                        calendar_key=key,
-                        appointment_id=appointment_id,
-                        start_at=padded.start,
-                        end_at=padded.end,
-                    )
-                )
+            await session.flush()
         except IntegrityError:
-            return False  # PostgreSQL: the exclusion constraint refused the overlap.
-        return True
+            return None  # PostgreSQL: the exclusion constraint refused the overlap.
+        return claim.id
 
     def _audit(
         self,
@@ -285,17 +288,34 @@ class Booking:
             event_type_title=event_type.title if event_type else "",
         )
 
-    async def _changed(self, connection_id: str, *appointments: tuple[datetime, datetime]) -> None:
-        """Held availability around these times is out of date, here and on every replica.
-        A day either side covers buffers that spill over midnight."""
-        days = sorted(
+    @staticmethod
+    def _days(*appointments: tuple[datetime, datetime]) -> list[date]:
+        """The UTC days whose held availability these times touch; a day either side covers
+        buffers that spill over midnight."""
+        return sorted(
             {
                 d
                 for a, b in appointments
                 for d in utc_days(a - timedelta(days=1), b + timedelta(days=1))
             }
         )
-        await self._invalidator.connection_changed(connection_id, days)
+
+    async def _changed(self, connection_id: str, *appointments: tuple[datetime, datetime]) -> None:
+        """Held availability around these times is out of date, here and on every replica."""
+        await self._invalidator.connection_changed(connection_id, self._days(*appointments))
+
+    @asynccontextmanager
+    async def _write_changing(
+        self, connection_id: str, *appointments: tuple[datetime, datetime]
+    ) -> AsyncIterator[AsyncSession]:
+        """A write transaction that changes held availability around these times. Other
+        replicas are told by a NOTIFY sent with the commit (not a transaction of its own), and
+        this replica drops its held days right after the commit, never before it."""
+        message = self._invalidator.connection_message(connection_id, self._days(*appointments))
+        async with self._deps.db.write() as session:
+            yield session
+            await self._invalidator.notify_in(session, message)
+        self._invalidator.apply(message)
 
     async def _replay(self, account_id: str, replay: Replayed) -> Appointment:
         return await self.get(account_id, replay.resource_id)
@@ -310,6 +330,11 @@ class Booking:
         _, provider = ctx.require(Scope.CREATE_EVENTS)
         event_type = ctx.event_type(cmd.event_type_id)
         rules = ctx.rules(event_type)
+        # A request id seen before goes through ``begin`` (replay, wait, or take over); a new
+        # one, the usual case, is claimed inside the claim's transaction, which saves Book a
+        # write transaction. ``held`` says whether a record of ours already exists.
+        digest = ""
+        held = False
         if cmd.request_id:
             digest = request_hash(
                 "Book",
@@ -321,19 +346,50 @@ class Booking:
                     "notes": cmd.notes,
                 },
             )
-            outcome = await self._idempotency.begin(
-                account_id, cmd.request_id, "Book", digest, deadline
-            )
-            if isinstance(outcome, Replayed):
-                return await self._replay(account_id, outcome)
-        try:
-            return await self._book(ctx, provider, event_type, rules, cmd, caller, deadline)
-        except CalendarError as error:
-            if isinstance(error, SlotUnavailable):
-                error.caller_time_zone = caller.time_zone
-            if cmd.request_id:
-                await self._idempotency.abandon(account_id, cmd.request_id)
-            raise
+            if await self._idempotency.exists(account_id, cmd.request_id):
+                outcome = await self._idempotency.begin(
+                    account_id, cmd.request_id, "Book", digest, deadline
+                )
+                if isinstance(outcome, Replayed):
+                    return await self._replay(account_id, outcome)
+                held = True
+        while True:
+            try:
+                return await self._book(
+                    ctx, provider, event_type, rules, cmd, caller, deadline, digest, held=held
+                )
+            except _DuplicateRequest:
+                # A duplicate of this call claimed the id between our look and our claim.
+                outcome = await self._idempotency.begin(
+                    account_id, cmd.request_id, "Book", digest, deadline
+                )
+                if isinstance(outcome, Replayed):
+                    return await self._replay(account_id, outcome)
+                held = True  # it failed and forgot the id: this call books after all
+            except (SlotUnavailable, NoAvailableTimes) as error:
+                if (
+                    cmd.request_id
+                    and not held
+                    and await self._idempotency.exists(account_id, cmd.request_id)
+                ):
+                    # The time may be taken by a duplicate of this very call that claimed
+                    # after our look: answer as it does.
+                    outcome = await self._idempotency.begin(
+                        account_id, cmd.request_id, "Book", digest, deadline
+                    )
+                    if isinstance(outcome, Replayed):
+                        return await self._replay(account_id, outcome)
+                    held = True
+                    continue
+                if isinstance(error, SlotUnavailable):
+                    error.caller_time_zone = caller.time_zone
+                if held:
+                    await self._idempotency.abandon(account_id, cmd.request_id)
+                raise
+            except CalendarError:
+                if held:
+                    await self._idempotency.abandon(account_id, cmd.request_id)
+                raise
 
     async def _book(
         self,
@@ -344,6 +400,9 @@ class Booking:
         cmd: BookCommand,
         caller: Caller,
         deadline: Deadline,
+        digest: str,
+        *,
+        held: bool,
     ) -> Appointment:
         start = cmd.start.astimezone(UTC)
         end = start + rules.duration
@@ -359,7 +418,7 @@ class Booking:
             agent_id=ctx.settings.agent_id,
         )
         try:
-            await self._claim_new(
+            row = await self._claim_new(
                 ctx,
                 event_type,
                 cmd,
@@ -370,12 +429,13 @@ class Booking:
                 padded,
                 title,
                 rules.time_zone,
+                digest,
+                held=held,
             )
         except _ClaimRefused:
             raise await self._unavailable(
                 ctx, provider, rules, start, deadline, event_type=event_type
             ) from None
-        await self._changed(ctx.connection.connection_id, (start, end))
         request = EventRequest(
             appointment_id=appointment_id,
             calendar_id=ctx.calendar_id,
@@ -410,10 +470,20 @@ class Booking:
                     ctx, provider, rules, start, deadline, event_type=event_type
                 ) from error
             raise
+        # The row the claim wrote is still in hand: one UPDATE, no read first.
+        row.status = AppointmentStatus.CONFIRMED.value
+        row.provider_reference = ref.reference
+        row.updated_at = self._deps.clock()
         async with self._deps.db.write() as session:
-            row = await self._load(session, ctx.account_id, appointment_id)
-            row.status = AppointmentStatus.CONFIRMED.value
-            row.provider_reference = ref.reference
+            await session.execute(
+                update(t.Appointment)
+                .where(t.Appointment.id == appointment_id)
+                .values(
+                    status=row.status,
+                    provider_reference=row.provider_reference,
+                    updated_at=row.updated_at,
+                )
+            )
             if cmd.request_id:
                 await Idempotency.finish(session, ctx.account_id, cmd.request_id, appointment_id)
             self._audit(session, ctx, "BOOK", appointment_id, cmd.call_id, status=row.status)
@@ -432,10 +502,25 @@ class Booking:
         padded: Interval,
         title: str,
         time_zone: str,
-    ) -> None:
-        """One transaction: the PENDING appointment and its claim, or nothing at all."""
+        digest: str,
+        *,
+        held: bool,
+    ) -> t.Appointment:
+        """One transaction: the request id, the PENDING appointment and its claim, or nothing
+        at all. Raises ``_ClaimRefused`` (time taken) or ``_DuplicateRequest``."""
         assert ctx.connection is not None
-        async with self._deps.db.write() as session:
+        async with self._write_changing(ctx.connection.connection_id, (start, end)) as session:
+            # The request id first, so a duplicate in flight costs nothing else; tied to the
+            # appointment from the start, so a crash from here on is replayed as this
+            # appointment (the reconciler settles it).
+            if (
+                cmd.request_id
+                and not held
+                and not await self._idempotency.claim_in(
+                    session, ctx.account_id, cmd.request_id, "Book", digest, appointment_id
+                )
+            ):
+                raise _DuplicateRequest()
             row = t.Appointment(
                 id=appointment_id,
                 account_id=ctx.account_id,
@@ -459,15 +544,12 @@ class Booking:
                 updated_at=self._deps.clock(),
             )
             session.add(row)
-            await session.flush()
-            claimed = await self._insert_claim(session, ctx, appointment_id, padded)
-            if not claimed:
+            if await self._insert_claim(session, ctx, appointment_id, padded) is None:
                 # Nothing of this attempt may survive: the transaction rolls back whole.
                 raise _ClaimRefused()
-            if cmd.request_id:
-                # Tie the request id to the appointment now, so a crash from here on is
-                # replayed as this appointment (the reconciler settles it).
+            if cmd.request_id and held:
                 await Idempotency.attach(session, ctx.account_id, cmd.request_id, appointment_id)
+        return row
 
     async def _release(self, ctx: AgentContext, appointment_id: str, request_id: str) -> None:
         async with self._deps.db.write() as session:
@@ -536,12 +618,11 @@ class Booking:
         )
         padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
         try:
-            new_claim = await self._claim_move(ctx, current.appointment_id, padded)
+            new_claim = await self._claim_move(ctx, current.appointment_id, padded, (start, end))
         except _ClaimRefused:
             raise await self._unavailable(
                 ctx, provider, rules, start, deadline, event_type=event_type, ignore=own
             ) from None
-        await self._changed(current.connection_id, (start, end))
         request = EventRequest(
             appointment_id=current.appointment_id,
             calendar_id=current.calendar_id,
@@ -558,11 +639,12 @@ class Booking:
             ref = await provider.move_event(EventRef(current.provider_reference), request, deadline)
         except CalendarError:
             # The old time stays booked: drop only the new claim.
-            async with self._deps.db.write() as session:
+            async with self._write_changing(current.connection_id, (start, end)) as session:
                 await session.execute(delete(t.TimeClaim).where(t.TimeClaim.id == new_claim))
-            await self._changed(current.connection_id, (start, end))
             raise
-        async with self._deps.db.write() as session:
+        async with self._write_changing(
+            current.connection_id, (current.start, current.end), (start, end)
+        ) as session:
             row = await self._load(session, ctx.account_id, current.appointment_id)
             row.start_at, row.end_at = start, end
             row.provider_reference = ref.reference
@@ -587,21 +669,20 @@ class Booking:
                 previous_start=current.start.isoformat(),
             )
             await self._confirm(session, ctx, row, outbox.Kind.RESCHEDULED, event_type)
-        await self._changed(row.connection_id, (current.start, current.end), (start, end))
         return convert.appointment(row)
 
-    async def _claim_move(self, ctx: AgentContext, appointment_id: str, padded: Interval) -> str:
-        async with self._deps.db.write() as session:
-            if not await self._insert_claim(session, ctx, appointment_id, padded):
+    async def _claim_move(
+        self,
+        ctx: AgentContext,
+        appointment_id: str,
+        padded: Interval,
+        times: tuple[datetime, datetime],
+    ) -> str:
+        assert ctx.connection is not None
+        async with self._write_changing(ctx.connection.connection_id, times) as session:
+            claim_id = await self._insert_claim(session, ctx, appointment_id, padded)
+            if claim_id is None:
                 raise _ClaimRefused()
-            claim_id = await session.scalar(
-                select(t.TimeClaim.id).where(
-                    t.TimeClaim.appointment_id == appointment_id,
-                    t.TimeClaim.start_at == padded.start,
-                    t.TimeClaim.end_at == padded.end,
-                )
-            )
-        assert claim_id is not None
         return claim_id
 
     # Cancel ------------------------------------------------------------------------------
@@ -619,19 +700,24 @@ class Booking:
         if len(cmd.reason) > 500:
             raise InvalidArgument("reason", "must be at most 500 characters")
         await provider.cancel_event(EventRef(current.provider_reference), deadline)
-        async with self._deps.db.write() as session:
+        async with self._write_changing(
+            current.connection_id, (current.start, current.end)
+        ) as session:
             row = await self._load(session, ctx.account_id, current.appointment_id)
             row.status = AppointmentStatus.CANCELLED.value
             row.call_id = cmd.call_id or row.call_id
             await session.execute(delete(t.TimeClaim).where(t.TimeClaim.appointment_id == row.id))
             self._audit(session, ctx, "CANCEL", row.id, cmd.call_id)
             await self._confirm(session, ctx, row, outbox.Kind.CANCELLED, None)
-        await self._changed(row.connection_id, (row.start_at, row.end_at))
         return convert.appointment(row)
 
 
 class _ClaimRefused(Exception):
     """The database refused the claim; turned into SLOT_UNAVAILABLE by the caller."""
+
+
+class _DuplicateRequest(Exception):
+    """A concurrent call with the same request id claimed it first."""
 
 
 def slot_of(appointment: Appointment) -> Slot:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,6 +99,47 @@ class Idempotency:
                 raise RequestInProgress(request_id, retry_after=1.0)
             await asyncio.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
+
+    async def exists(self, account_id: str, request_id: str) -> bool:
+        """A read, no write lock: most request ids are new, and those skip ``begin``'s own
+        transaction by claiming the id inside the work's first transaction (``claim_in``)."""
+        check_request_id(request_id)
+        async with self._deps.db.read() as session:
+            state = await session.scalar(
+                select(t.IdempotencyRecord.state).where(
+                    t.IdempotencyRecord.account_id == account_id,
+                    t.IdempotencyRecord.request_id == request_id,
+                )
+            )
+        return state is not None
+
+    async def claim_in(
+        self,
+        session: AsyncSession,
+        account_id: str,
+        request_id: str,
+        method: str,
+        digest: str,
+        resource_id: str,
+    ) -> bool:
+        """Inserts the record IN_PROGRESS, already tied to its resource, inside the caller's
+        transaction. False when a concurrent duplicate holds the id: the caller rolls back and
+        goes through ``begin``. ON CONFLICT DO NOTHING keeps the transaction usable on
+        PostgreSQL, where a failed INSERT would abort it."""
+        dialect = postgresql if self._deps.db.is_postgres else sqlite
+        result = await session.execute(
+            dialect.insert(t.IdempotencyRecord)
+            .values(
+                account_id=account_id,
+                request_id=request_id,
+                method=method,
+                request_hash=digest,
+                state=IN_PROGRESS,
+                response=resource_id.encode(),
+            )
+            .on_conflict_do_nothing()
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     @staticmethod
     async def finish(

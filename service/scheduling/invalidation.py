@@ -20,6 +20,7 @@ from uuid import uuid4
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.scheduling.deps import Deps
 
@@ -48,7 +49,8 @@ class Invalidator:
     def on_agent(self, handler: AgentHandler) -> None:
         self._agent_handlers.append(handler)
 
-    def _apply(self, message: dict[str, object]) -> None:
+    def apply(self, message: dict[str, object]) -> None:
+        """Runs this replica's handlers for a change (other replicas hear it by NOTIFY)."""
         if message.get("k") == "c":
             days_raw = message.get("d")
             days = (
@@ -63,23 +65,31 @@ class Invalidator:
             for agent_handler in self._agent_handlers:
                 agent_handler(str(message["account"]), str(agent) if agent else None)
 
-    async def _publish(self, message: dict[str, object]) -> None:
-        self._apply(message)
-        if not self._deps.db.is_postgres:
-            return
-        payload = json.dumps({**message, "s": self.sender})
-        async with self._deps.db.write() as session:
+    async def notify_in(self, session: AsyncSession, message: dict[str, object]) -> None:
+        """Sends the change to the other replicas inside the caller's transaction. PostgreSQL
+        delivers a NOTIFY only when its transaction commits, so no replica hears of a change
+        that then rolled back; the caller runs ``apply`` after the commit."""
+        if self._deps.db.is_postgres:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
+                {"channel": CHANNEL, "payload": json.dumps({**message, "s": self.sender})},
             )
 
-    async def connection_changed(self, connection_id: str, days: list[date] | None) -> None:
+    async def _publish(self, message: dict[str, object]) -> None:
+        self.apply(message)
+        if not self._deps.db.is_postgres:
+            return
+        async with self._deps.db.write() as session:
+            await self.notify_in(session, message)
+
+    @staticmethod
+    def connection_message(connection_id: str, days: list[date] | None) -> dict[str, object]:
         if days is not None and len(days) > MAX_DAYS_IN_MESSAGE:
             days = None
-        await self._publish(
-            {"k": "c", "id": connection_id, "d": [d.isoformat() for d in days] if days else None}
-        )
+        return {"k": "c", "id": connection_id, "d": [d.isoformat() for d in days] if days else None}
+
+    async def connection_changed(self, connection_id: str, days: list[date] | None) -> None:
+        await self._publish(self.connection_message(connection_id, days))
 
     async def agent_changed(self, account_id: str, agent_id: str | None) -> None:
         await self._publish({"k": "a", "account": account_id, "agent": agent_id})
@@ -120,7 +130,7 @@ class Invalidator:
                         message = json.loads(note.payload)
                         if message.get("s") != self.sender:
                             self.received += 1
-                            self._apply(message)
+                            self.apply(message)
             except asyncio.CancelledError:
                 raise
             except Exception as error:

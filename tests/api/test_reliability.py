@@ -119,6 +119,24 @@ async def test_a_duplicate_arriving_mid_flight_waits_for_the_first(
     assert await _counts(app) == (["CONFIRMED"], 1)
 
 
+async def test_a_duplicate_that_sees_the_first_calls_claim_is_answered_as_the_first(
+    server: Server, app: CalendarApp, tenant: Tenant
+) -> None:
+    # Both calls look up the request id before either claims. The first to read busy time
+    # claims at once and then waits on the provider; the other reads busy time after that
+    # claim, so the time looks taken: it must answer with the first call's appointment, not
+    # SLOT_UNAVAILABLE.
+    script_provider(app, {"busy_delays": [0.0, 0.3], "delay": 0.6})
+    request = book_request(tenant, TUESDAY_9AM, request_id="5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b")
+    first, second = await asyncio.gather(
+        server.stub.Book(request, metadata=tenant.auth, timeout=20),
+        server.stub.Book(request, metadata=tenant.auth, timeout=20),
+    )
+    assert first.appointment.appointment_id == second.appointment.appointment_id
+    assert second.appointment.status == res.APPOINTMENT_STATUS_CONFIRMED
+    assert await _counts(app) == (["CONFIRMED"], 1)
+
+
 async def test_every_change_is_audited_with_agent_and_call(
     server: Server, app: CalendarApp, tenant: Tenant
 ) -> None:
