@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -151,3 +153,11 @@ async def tuesday_starts(server: Any, tenant: Tenant, event_type_id: str = "") -
         metadata=tenant.auth,
     )
     return [s.start_time.ToDatetime(tzinfo=UTC) for s in answer.slots]
+
+
+async def eventually(check: Callable[[], bool], wait: float = 3.0) -> None:
+    """Waits for work that runs after an RPC answered (e.g. a provider hold released)."""
+    give_up = asyncio.get_running_loop().time() + wait
+    while not check():
+        assert asyncio.get_running_loop().time() < give_up, f"still not true after {wait} s"
+        await asyncio.sleep(0.01)

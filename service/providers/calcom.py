@@ -104,6 +104,8 @@ RESERVATION_MINUTES = 2
 LOOKUP_RESERVE_SECONDS = 1.5
 # A hold release after the booking is housekeeping: it never waits long.
 RELEASE_TIMEOUT_SECONDS = 1.0
+# Releases running after their Book answered; held here so they are not collected mid-flight.
+_RELEASES: set[asyncio.Task[None]] = set()
 # find_event: a PENDING appointment is settled within minutes, at most days (provider outage).
 FIND_LOOKBACK = timedelta(days=7)
 PAGE_SIZE = 100
@@ -467,6 +469,18 @@ class CalcomProvider:
                 budget=RELEASE_TIMEOUT_SECONDS,
             )
 
+    def _release_later(self, reservation: str) -> None:
+        """After a successful booking the hold is only tidiness (it expires by itself), so the
+        caller on the line does not wait one more Cal.com round trip for it."""
+        if not reservation:
+            return
+        task = asyncio.create_task(
+            self._release(reservation, Deadline.after(RELEASE_TIMEOUT_SECONDS)),
+            name="calcom-release-hold",
+        )
+        _RELEASES.add(task)
+        task.add_done_callback(_RELEASES.discard)
+
     async def create_event(self, request: EventRequest, deadline: Deadline) -> EventRef:
         event_type_id = int(_event_type_id(request.event_type))
         start = request.start.astimezone(UTC)
@@ -503,7 +517,7 @@ class CalcomProvider:
         except (CalendarError, ProviderAuthError):
             await self._release(reservation, deadline)
             raise
-        await self._release(reservation, deadline)
+        self._release_later(reservation)
         uid = _booking_uid(answer.get("data"))
         if uid:
             return EventRef(uid)
