@@ -4,11 +4,12 @@ push notifications.
 Each connection has its own signing secret (generated at connect, stored encrypted). Cal.com
 and Calendly post to the connection's own URL, ``/webhooks/{provider}/{connection_id}``. Google
 signs nothing: its notifications go to one URL, ``/webhooks/google``, name their channel
-(``X-Goog-Channel-ID``, stored in the connection's ``provider_state``) and echo the channel
-token, which is the connection's secret. A push whose signature or token does not verify, or
-that is too old or already seen (replay), gets 401 and changes nothing; a valid one drops the
-connection's held availability on every replica. Nothing from the body is trusted beyond that:
-we re-read availability from the provider, so a webhook can only make us look again.
+(``X-Goog-Channel-ID``, which starts with the connection id and is stored in the connection's
+``provider_state``) and echo the channel token, which is the connection's secret. A push whose
+signature or token does not verify, or that is too old or already seen (replay), gets 401 and
+changes nothing; a valid one drops the connection's held availability on every replica.
+Nothing from the body is trusted beyond that: we re-read availability from the provider, so a
+webhook can only make us look again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from service.http.base import RouteFactory
 from service.model import ConnectionStatus, ProviderKind
+from service.providers.google import channel_pairs, connection_of_channel
 from service.scheduling.app import CalendarApp
 from service.scheduling.connections import webhook_secret_context
 from service.store import tables as t
@@ -139,17 +141,21 @@ class Webhooks(RouteFactory):
         return await self._accept(connection_id)
 
     async def _google_channel(self, channel_id: str) -> tuple[str, str] | None:
-        """(connection id, webhook secret) of the Google connection whose current channel this
-        is. A replaced or stopped channel is no longer stored, so it is refused."""
+        """(connection id, webhook secret) of the Google connection that has this channel open
+        now. The channel id starts with its connection's id, so this is a read by key; a
+        replaced or stopped channel is no longer stored, so it is refused."""
+        connection_id = connection_of_channel(channel_id)
         async with self.app.deps.db.read() as session:
             row = await session.scalar(
                 select(t.Connection).where(
+                    t.Connection.id == connection_id,
                     t.Connection.provider == ProviderKind.GOOGLE.value,
-                    t.Connection.provider_state["google_channel_id"].as_string() == channel_id,
                 )
             )
+        if row is None or channel_id not in {c for c, _ in channel_pairs(row.provider_state)}:
+            return None
         secret = self._unsealed(row)
-        return None if row is None or secret is None else (row.id, secret)
+        return None if secret is None else (row.id, secret)
 
     async def google(self, request: Request) -> Response:
         channel_id = request.headers.get("x-goog-channel-id", "")

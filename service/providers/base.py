@@ -159,11 +159,17 @@ class CalendarProvider(Protocol):
         ...
 
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
         """Asks the provider to push changes to ``callback_url``, signed or tokened with
-        ``secret``. Returns non-secret state to merge into ``provider_state`` (subscription
-        id or URI, channel id, resource id, expiration) that ``unsubscribe`` gets back."""
+        ``secret``. ``calendar_ids`` are the calendars whose changes matter (the agents' booking
+        and blocking calendars; empty: the default one) for providers that watch per calendar.
+        Returns non-secret state to merge into ``provider_state`` (subscription id or URI,
+        channel ids, resource ids, expiration) that ``unsubscribe`` gets back."""
         ...
 
     async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:

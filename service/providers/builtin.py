@@ -130,7 +130,11 @@ class BuiltinProvider:
 
     # Our own calendar changes only through us, and every such write invalidates directly.
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
         return {}
 

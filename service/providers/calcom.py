@@ -607,7 +607,11 @@ class CalcomProvider:
     # Pushes --------------------------------------------------------------------------------
 
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
         """A user-scoped webhook for booking changes, signed with our per-connection secret."""
         answer = await self._call(

@@ -557,7 +557,11 @@ class CalendlyProvider:
     # Pushes --------------------------------------------------------------------------------
 
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
         """A user-scoped webhook subscription; ``signing_key`` is ours, so Calendly signs
         ``Calendly-Webhook-Signature`` with the secret we verify against."""

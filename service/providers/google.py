@@ -7,9 +7,12 @@ never a second event. Every request goes through ``_request`` (token, timeout, o
 401, one bounded rate-limit retry) and every failure through ``_error`` (one mapping, never a
 raw exception). Base URLs come from configuration.
 
-Pushes: ``events.watch`` on the primary (booking) calendar opens a channel whose token is the
-connection's webhook secret (checked by the receiver); ``channels.stop`` closes it. Channels
-expire (Google picks the lifetime), so the maintenance loop re-watches before they do.
+Pushes: ``events.watch`` opens one channel per calendar the connection's agents book on or
+block with (the primary calendar when no agent uses it yet). The token is the connection's
+webhook secret and the channel id starts with the connection id, so the receiver finds the
+connection by key and checks both. ``channels.stop`` closes them. Channels expire (Google picks
+the lifetime), so the maintenance loop re-watches before the first one does, and also when the
+agents' calendars change.
 
 Event references are ``"<calendarId>/<eventId>"``: Google event ids are per calendar, and
 cancel/move get only the reference, so it must name the calendar too.
@@ -77,6 +80,10 @@ _BASE32HEX = re.compile(r"^[0-9a-v]+$")
 _APPOINTMENT_KEY = "gleam_appointment_id"
 # find_event looks at this many writable calendars at most (after the primary one).
 _FIND_PAGES = 4
+# provider_state key of the open push channels: [{id, resource_id, calendar_id, expires_ms}].
+GOOGLE_CHANNELS = "google_channels"
+# A failed subscribe stops what it opened with this budget of its own.
+STOP_SECONDS = 5.0
 
 
 def event_id(appointment_id: str) -> str:
@@ -169,6 +176,7 @@ class GoogleCalendarProvider:
         self._base = ctx.config.google_api_url.rstrip("/")
         self._tokens = TokenSource(ctx.http, ctx.config, ctx.credentials, ctx.connection_id)
         self._state = ctx.state
+        self._connection_id = ctx.connection_id
 
     @property
     def _primary(self) -> str:
@@ -504,13 +512,37 @@ class GoogleCalendarProvider:
     # Pushes --------------------------------------------------------------------------------
 
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
-        """A new ``web_hook`` channel on the primary calendar; the token is our secret."""
-        channel_id = uuid.uuid4().hex  # 32 characters; Google allows 64
+        """A new ``web_hook`` channel on each calendar; the token is our secret. All or
+        nothing: a failure stops the channels already opened and raises."""
+        calendars = tuple(dict.fromkeys(calendar_ids)) or (self._primary,)
+        channels: list[dict[str, Any]] = []
+        try:
+            for calendar_id in calendars:
+                channels.append(await self._watch(calendar_id, callback_url, secret, deadline))
+        except BaseException:
+            await self.unsubscribe({GOOGLE_CHANNELS: channels}, Deadline.after(STOP_SECONDS))
+            raise
+        expirations = [c["expires_ms"] for c in channels if c["expires_ms"]]
+        return {
+            GOOGLE_CHANNELS: channels,
+            # The first expiry decides when the set is renewed (0: unknown, renew soon).
+            "google_channel_expires_ms": min(expirations) if expirations else 0,
+            "google_watched": sorted(calendars),
+        }
+
+    async def _watch(
+        self, calendar_id: str, callback_url: str, secret: str, deadline: Deadline
+    ) -> dict[str, Any]:
+        channel_id = channel_id_for(self._connection_id)
         response = await self._request(
             "POST",
-            self._event_path(self._primary) + "/watch",
+            self._event_path(calendar_id) + "/watch",
             deadline,
             "events.watch",
             body={"id": channel_id, "type": "web_hook", "address": callback_url, "token": secret},
@@ -525,24 +557,44 @@ class GoogleCalendarProvider:
         except (TypeError, ValueError):
             expires_ms = 0
         return {
-            "google_channel_id": channel_id,
-            "google_resource_id": resource_id,
-            "google_channel_expires_ms": expires_ms,
+            "id": channel_id,
+            "resource_id": resource_id,
+            "calendar_id": calendar_id,
+            "expires_ms": expires_ms,
         }
 
     async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
-        channel_id = str(state.get("google_channel_id") or "")
-        resource_id = str(state.get("google_resource_id") or "")
-        if not channel_id or not resource_id:
-            return
-        await self._request(
-            "POST",
-            "/channels/stop",
-            deadline,
-            "channels.stop",
-            body={"id": channel_id, "resourceId": resource_id},
-            ok=(200, 204, 404),  # an unknown or expired channel is stopped already
-        )
+        for channel_id, resource_id in channel_pairs(state):
+            await self._request(
+                "POST",
+                "/channels/stop",
+                deadline,
+                "channels.stop",
+                body={"id": channel_id, "resourceId": resource_id},
+                ok=(200, 204, 404),  # an unknown or expired channel is stopped already
+            )
+
+
+def channel_id_for(connection_id: str) -> str:
+    """A new channel id that names its connection: ``<connection id>-<random>``. Google allows
+    64 characters of [A-Za-z0-9-_+/=]; connection ids are 32 hex characters."""
+    return f"{connection_id}-{uuid.uuid4().hex[:24]}"
+
+
+def connection_of_channel(channel_id: str) -> str:
+    return channel_id.rsplit("-", 1)[0]
+
+
+def channel_pairs(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(channel id, resource id) of every channel a connection's state names."""
+    pairs = []
+    if state.get("google_channel_id") and state.get("google_resource_id"):
+        # The one primary-calendar channel stored before channels were per calendar.
+        pairs.append((str(state["google_channel_id"]), str(state["google_resource_id"])))
+    for channel in state.get(GOOGLE_CHANNELS) or ():
+        if isinstance(channel, dict) and channel.get("id") and channel.get("resource_id"):
+            pairs.append((str(channel["id"]), str(channel["resource_id"])))
+    return pairs
 
 
 def google_provider(ctx: ProviderContext) -> GoogleCalendarProvider:

@@ -47,6 +47,7 @@ from service.scheduling.invalidation import Invalidator
 from service.scheduling.owned import owned
 from service.scheduling.paging import decode_token, encode_token, page_size
 from service.scheduling.registry import adapter, provider_for
+from service.scheduling.settings_codec import from_document
 from service.store import tables as t
 from service.store.crypto import DecryptionError
 
@@ -67,9 +68,12 @@ PUSH_ON, PUSH_OFF = "on", "off"
 PUSH_STATE_KEYS = (
     "calcom_webhook_id",
     "calendly_webhook_uri",
+    "google_channels",
+    "google_watched",
+    "google_channel_expires_ms",
+    # One channel on the primary calendar only, as stored before channels were per calendar.
     "google_channel_id",
     "google_resource_id",
-    "google_channel_expires_ms",
 )
 # Housekeeping calls to the provider that no request waits for.
 PUSH_CALL_SECONDS = 10.0
@@ -89,6 +93,23 @@ def push_callback_url(config: Settings, kind: ProviderKind, connection_id: str) 
     return f"{base}/webhooks/{kind.value.lower()}/{connection_id}"
 
 
+async def watched_calendars(session: AsyncSession, row: t.Connection) -> tuple[str, ...]:
+    """The calendars whose changes matter to this connection's agents: each one's booking
+    calendar (the connection's default when unset) and blocking calendars, sorted. With no
+    agent on the connection yet, its default calendar (the one agents get unless told)."""
+    ids: set[str] = set()
+    for settings_row in await session.scalars(
+        select(t.AgentSettings).where(t.AgentSettings.account_id == row.account_id)
+    ):
+        settings = from_document(settings_row.agent_id, settings_row.data)
+        if settings.connection_id == row.id:
+            ids.add(settings.calendar_id or row.default_calendar_id)
+            ids.update(settings.blocking_calendar_ids)
+    if not ids:
+        ids.add(row.default_calendar_id)
+    return tuple(sorted(i for i in ids if i))
+
+
 async def subscribe_pushes(
     deps: Deps,
     provider: CalendarProvider,
@@ -96,12 +117,13 @@ async def subscribe_pushes(
     connection_id: str,
     secret: str,
     deadline: Deadline,
+    calendar_ids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Subscribes; returns the state to merge (``push`` on with the subscription's facts, or
     ``push`` off). Never raises for a provider failure: pushes are an optimisation."""
     try:
         state = await provider.subscribe(
-            push_callback_url(deps.config, kind, connection_id), secret, deadline
+            push_callback_url(deps.config, kind, connection_id), secret, deadline, calendar_ids
         )
     except (CalendarError, ProviderAuthError) as error:
         # The reason only: never the secret, the URL's token or the provider's answer body.
@@ -270,7 +292,13 @@ class Connections:
         # Subscribed after the row exists, so a push that arrives at once finds its connection.
         # A failure leaves push "off" for the maintenance loop; Connect still succeeds.
         push = await subscribe_pushes(
-            self._deps, provider, kind, connection_id, webhook_secret, deadline
+            self._deps,
+            provider,
+            kind,
+            connection_id,
+            webhook_secret,
+            deadline,
+            (row.default_calendar_id,) if row.default_calendar_id else (),
         )
         async with self._deps.db.write() as session:
             stored = await self._row(session, account_id, connection_id)

@@ -27,6 +27,7 @@ from service.scheduling.connections import (
     PUSH_CALL_SECONDS,
     PUSH_ON,
     subscribe_pushes,
+    watched_calendars,
     webhook_secret_context,
     without_push,
 )
@@ -171,11 +172,15 @@ async def erase_expired_contacts(deps: Deps) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _needs_push(state: dict[str, object], provider: str, horizon_ms: int) -> bool:
+def _needs_push(
+    state: dict[str, object], provider: str, horizon_ms: int, wanted: tuple[str, ...]
+) -> bool:
     if state.get("push") != PUSH_ON:
         return True  # failed at connect, or made before pushes existed
     if provider != ProviderKind.GOOGLE.value:
         return False  # Cal.com and Calendly subscriptions do not expire
+    if wanted and state.get("google_watched") != list(wanted):
+        return True  # an agent now books on (or blocks with) a calendar not watched yet
     expires = state.get("google_channel_expires_ms")
     # No expiration given: Google's default lifetime applies, unknown to us; renew anyway.
     return not isinstance(expires, int) or expires <= horizon_ms
@@ -183,8 +188,9 @@ def _needs_push(state: dict[str, object], provider: str, horizon_ms: int) -> boo
 
 async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
     """Subscribes connections whose push is off and replaces Google channels that expire
-    within ``RENEW_BEFORE``; returns counts. A failure leaves the state as it was (retried next
-    round); the cache TTL bounds staleness meanwhile."""
+    within ``RENEW_BEFORE`` or no longer cover the agents' calendars; returns counts. A failure
+    leaves the state as it was (retried next round); the cache TTL bounds staleness meanwhile.
+    A change of an agent's calendars is therefore watched from the next round on."""
     horizon_ms = int((deps.clock() + RENEW_BEFORE).timestamp() * 1000)
     counts = {"subscribed": 0, "failed": 0}
     async with deps.db.read() as session:
@@ -198,8 +204,17 @@ async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
                 .order_by(t.Connection.id)
             )
         ).all()
+        wanted = {
+            r.id: await watched_calendars(session, r)
+            for r in rows
+            if r.provider == ProviderKind.GOOGLE.value
+        }
     # JSON state is filtered here, not in SQL: the same query then works on both backends.
-    due = [r for r in rows if _needs_push(dict(r.provider_state), r.provider, horizon_ms)]
+    due = [
+        r
+        for r in rows
+        if _needs_push(dict(r.provider_state), r.provider, horizon_ms, wanted.get(r.id, ()))
+    ]
     for row in due[:BATCH]:
         old = dict(row.provider_state)
         try:
@@ -213,7 +228,13 @@ async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
             continue
         kind = ProviderKind(row.provider)
         new = await subscribe_pushes(
-            deps, provider, kind, row.id, secret, Deadline.after(PUSH_CALL_SECONDS)
+            deps,
+            provider,
+            kind,
+            row.id,
+            secret,
+            Deadline.after(PUSH_CALL_SECONDS),
+            wanted.get(row.id, ()),
         )
         if new.get("push") != PUSH_ON:
             counts["failed"] += 1

@@ -174,9 +174,13 @@ class Guarded:
         await self._run(self._inner.cancel_event(ref, deadline))
 
     async def subscribe(
-        self, callback_url: str, secret: str, deadline: Deadline
+        self,
+        callback_url: str,
+        secret: str,
+        deadline: Deadline,
+        calendar_ids: tuple[str, ...] = (),
     ) -> Mapping[str, Any]:
-        return await self._run(self._inner.subscribe(callback_url, secret, deadline))
+        return await self._run(self._inner.subscribe(callback_url, secret, deadline, calendar_ids))
 
     async def unsubscribe(self, state: Mapping[str, Any], deadline: Deadline) -> None:
         await self._run(self._inner.unsubscribe(state, deadline))

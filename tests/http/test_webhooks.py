@@ -146,9 +146,13 @@ async def test_google_notifications_need_a_live_connection_and_its_channel_token
     async with app.deps.db.write() as session:
         row = await session.get(t.Connection, connection_id)
         assert row is not None
-        row.provider_state = {**row.provider_state, "google_channel_id": "chan-1"}
+        channel_id = f"{connection_id}-chan1"
+        row.provider_state = {
+            **row.provider_state,
+            "google_channels": [{"id": channel_id, "resource_id": "res-1", "calendar_id": "c"}],
+        }
 
-    def headers(number: int, token: str = secret, channel: str = "chan-1") -> dict[str, str]:
+    def headers(number: int, token: str = secret, channel: str = channel_id) -> dict[str, str]:
         return {
             "x-goog-channel-id": channel,
             "x-goog-channel-token": token,
@@ -159,6 +163,9 @@ async def test_google_notifications_need_a_live_connection_and_its_channel_token
     await _held(app, connection_id)
     assert (await http.post("/webhooks/google", headers=headers(1, token="x"))).status_code == 401
     assert (await http.post("/webhooks/google", headers=headers(2, channel="x"))).status_code == 401
+    # The right connection, but not one of its channels.
+    other = headers(6, channel=f"{connection_id}-chan2")
+    assert (await http.post("/webhooks/google", headers=other)).status_code == 401
     no_number = {k: v for k, v in headers(3).items() if k != "x-goog-message-number"}
     assert (await http.post("/webhooks/google", headers=no_number)).status_code == 401
     assert len(app.availability.busy_cache) == 1

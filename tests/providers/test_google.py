@@ -560,13 +560,21 @@ async def test_connect_watches_the_primary_calendar_with_the_secret_as_token(
     conn = await _connect(server, tenant, google)
     [channel] = google.calendar.channels.values()
     secret, state = await _push_state(app, conn.connection_id)
-    assert channel["calendar"] == USER
+    assert channel["calendar"] == USER  # no agent uses the connection yet: the primary one
     assert channel["address"] == PUSH_URL
     assert channel["token"] == secret
     assert len(channel["id"]) <= 64
+    assert channel["id"].startswith(conn.connection_id + "-")
     assert state["push"] == "on"
-    assert state["google_channel_id"] == channel["id"]
-    assert state["google_resource_id"] == channel["resourceId"]
+    assert state["google_channels"] == [
+        {
+            "id": channel["id"],
+            "resource_id": channel["resourceId"],
+            "calendar_id": USER,
+            "expires_ms": int(channel["expiration"]),
+        }
+    ]
+    assert state["google_watched"] == [USER]
     assert state["google_channel_expires_ms"] == int(channel["expiration"])
 
 
@@ -579,7 +587,7 @@ async def test_connect_succeeds_when_the_watch_fails(
     assert google.calendar.channels == {}
     _, state = await _push_state(app, conn.connection_id)
     assert state["push"] == "off"
-    assert "google_channel_id" not in state
+    assert "google_channels" not in state
 
 
 async def test_a_notification_drops_held_availability_and_forgeries_change_nothing(
@@ -641,7 +649,7 @@ async def test_channels_near_expiry_are_renewed_then_the_old_one_stopped(
     assert new["id"] != old["id"]
     assert new["token"] == secret
     _, renewed = await _push_state(app, conn.connection_id)
-    assert renewed["google_channel_id"] == new["id"]
+    assert [c["id"] for c in renewed["google_channels"]] == [new["id"]]
     assert renewed["google_channel_expires_ms"] == int(
         (clock() + timedelta(hours=3)).timestamp() * 1000
     )
@@ -652,6 +660,49 @@ async def test_channels_near_expiry_are_renewed_then_the_old_one_stopped(
     assert stale.status_code == 401
     [fresh] = await google.calendar.notify(USER)
     assert fresh.status_code == 200
+
+
+async def test_channels_follow_the_calendars_agents_book_on_and_block_with(
+    server: Server,
+    app: CalendarApp,
+    tenant: Tenant,
+    google: Google,
+    pushes: httpx.AsyncClient,
+) -> None:
+    shared = "shared@group.calendar.google.com"
+    google.calendar.add_calendar(shared, "Shared", "writer")
+    google.calendar.add_calendar(TEAM, "Team", "reader")
+    conn = await _connect(server, tenant, google)
+    [primary_channel] = google.calendar.channels.values()
+    event_type_id = await _use_google(server, tenant, conn.connection_id)
+    await server.stub.UpdateAgentCalendarSettings(
+        api.UpdateAgentCalendarSettingsRequest(
+            settings=res.AgentCalendarSettings(agent_id=tenant.agent_id, calendar_id=shared),
+            update_mask=field_mask_pb2.FieldMask(paths=["calendar_id"]),
+        ),
+        metadata=tenant.auth,
+    )
+    # The agent books on the shared calendar and blocks with TEAM: both watched from the next
+    # maintenance round, the primary calendar's channel stopped.
+    assert await renew_push_subscriptions(app.deps) == {"subscribed": 1, "failed": 0}
+    watched = sorted(c["calendar"] for c in google.calendar.channels.values())
+    assert watched == sorted([shared, TEAM])
+    assert primary_channel["id"] not in google.calendar.channels
+    _, state = await _push_state(app, conn.connection_id)
+    assert state["google_watched"] == sorted([shared, TEAM])
+    assert await renew_push_subscriptions(app.deps) == {"subscribed": 0, "failed": 0}
+
+    # A change on the booking calendar reaches us and drops held availability.
+    assert _at(0) in await _slots(server, tenant, event_type_id)
+    google.calendar.add_event(shared, TUESDAY_9AM, TUESDAY_9AM + timedelta(hours=1), "Busy")
+    assert _at(0) in await _slots(server, tenant, event_type_id)  # held, not re-read
+    [changed] = await google.calendar.notify(shared, state="exists")
+    assert changed.status_code == 200
+    assert _at(0) not in await _slots(server, tenant, event_type_id)
+    # The stopped primary channel's notifications are no longer accepted.
+    secret, _ = await _push_state(app, conn.connection_id)
+    stale = await pushes.post(PUSH_URL, headers=_headers(primary_channel, secret, 7, "exists"))
+    assert stale.status_code == 401
 
 
 async def test_disconnect_stops_the_channel(
