@@ -79,7 +79,7 @@ async def serve(app: CalendarApp) -> None:
         await set_serving(health_servicer, True)
     print(f"gleam-calendar listening on {config.host}:{port}", flush=True)
     print(f"gleam-calendar http on {config.host}:{http.port}", flush=True)
-    upkeep = asyncio.create_task(run_forever(app.deps), name="maintenance")
+    upkeep = asyncio.create_task(run_forever(app.deps, app.invalidator), name="maintenance")
     notify = (
         asyncio.create_task(run_notify_worker(app.deps), name="notify-worker")
         if config.notify_in_server

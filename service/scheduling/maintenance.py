@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 from sqlalchemy import String, cast, delete, select, update
@@ -23,6 +23,7 @@ from service.errors import CalendarError
 from service.model import AppointmentStatus, ConnectionStatus, ProviderKind
 from service.notify import outbox
 from service.providers.base import EventRef
+from service.scheduling.cache import utc_days
 from service.scheduling.connections import (
     PUSH_CALL_SECONDS,
     PUSH_ON,
@@ -33,6 +34,7 @@ from service.scheduling.connections import (
 )
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency
+from service.scheduling.invalidation import Invalidator
 from service.scheduling.registry import provider_for
 from service.scheduling.settings_codec import from_document
 from service.store import tables as t
@@ -47,8 +49,9 @@ RENEW_BEFORE = timedelta(hours=1)
 _PUSHED = (ProviderKind.CALCOM.value, ProviderKind.CALENDLY.value, ProviderKind.GOOGLE.value)
 
 
-async def reconcile_pending(deps: Deps) -> dict[str, int]:
-    """Settles PENDING appointments older than ``reconcile_after_seconds``; returns counts."""
+async def reconcile_pending(deps: Deps, invalidator: Invalidator | None = None) -> dict[str, int]:
+    """Settles PENDING appointments older than ``reconcile_after_seconds``; returns counts.
+    A FAILED one frees its time, which ``invalidator`` tells every replica's cache."""
     cutoff = deps.clock() - timedelta(seconds=deps.config.reconcile_after_seconds)
     counts = {"confirmed": 0, "failed": 0, "unknown": 0}
     async with deps.db.read() as session:
@@ -64,6 +67,7 @@ async def reconcile_pending(deps: Deps) -> dict[str, int]:
                 .limit(BATCH)
             )
         ).all()
+    freed: list[tuple[str, datetime, datetime]] = []
     for appointment, connection in rows:
         try:
             provider = provider_for(deps, connection)
@@ -105,6 +109,7 @@ async def reconcile_pending(deps: Deps) -> dict[str, int]:
                 )
                 await Idempotency.forget_resource(session, current.account_id, current.id)
                 counts["failed"] += 1
+                freed.append((current.connection_id, current.start_at, current.end_at))
             session.add(
                 t.AuditRecord(
                     id=uuid4().hex,
@@ -116,6 +121,11 @@ async def reconcile_pending(deps: Deps) -> dict[str, int]:
                     detail={"status": current.status},
                 )
             )
+    if invalidator is not None:
+        for connection_id, start, end in freed:
+            # A day either side, as for bookings: buffers may spill over midnight.
+            days = utc_days(start - timedelta(days=1), end + timedelta(days=1))
+            await invalidator.connection_changed(connection_id, days)
     return counts
 
 
@@ -258,11 +268,11 @@ async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
     return counts
 
 
-async def run_forever(deps: Deps) -> None:
+async def run_forever(deps: Deps, invalidator: Invalidator | None = None) -> None:
     """The loop started next to the gRPC server."""
     while True:
         try:
-            settled = await reconcile_pending(deps)
+            settled = await reconcile_pending(deps, invalidator)
             await cancel_leftovers(deps)
             erased = await erase_expired_contacts(deps)
             await renew_push_subscriptions(deps)

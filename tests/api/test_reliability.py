@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from google.type import date_pb2
 from sqlalchemy import func, select
 
 from gleam.calendar.v1 import calendar_service_pb2 as api
@@ -96,8 +97,20 @@ async def test_reconciler_fails_and_frees_a_booking_the_provider_never_made(
     booked = await server.stub.Book(request, metadata=tenant.auth)
     assert booked.appointment.status == res.APPOINTMENT_STATUS_PENDING
     clock.advance(timedelta(minutes=2))
-    assert await reconcile_pending(app.deps) == {"confirmed": 0, "failed": 1, "unknown": 0}
+    await server.stub.ListSlots(  # holds the day's availability, with 9:00 claimed
+        api.ListSlotsRequest(
+            agent_id=tenant.agent_id, date=date_pb2.Date(year=2026, month=11, day=24)
+        ),
+        metadata=tenant.auth,
+    )
+    assert len(app.availability.busy_cache) > 0
+    assert await reconcile_pending(app.deps, app.invalidator) == {
+        "confirmed": 0,
+        "failed": 1,
+        "unknown": 0,
+    }
     assert await _counts(app) == (["FAILED"], 0)
+    assert len(app.availability.busy_cache) == 0  # the freed time is re-read, not held busy
     # The request id is free again: a retry books afresh once the provider works.
     app.deps.provider_factory = None
     retried = await server.stub.Book(request, metadata=tenant.auth)
