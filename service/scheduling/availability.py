@@ -7,7 +7,7 @@ what are the nearest alternatives if not.
 from __future__ import annotations
 
 import enum
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -99,16 +99,24 @@ class Freshness:
     from_cache: bool = False
     age: timedelta = timedelta(0)
     stale: bool = False
+    # Which held entries the data came from (Lookup.version); None: read live or fetched for
+    # this reader only, so nothing computed from it may be reused.
+    version: tuple[int, ...] | None = None
 
     def merge(self, other: Freshness) -> Freshness:
         return Freshness(
             self.from_cache and other.from_cache,
             max(self.age, other.age),
             self.stale or other.stale,
+            None if self.version is None or other.version is None else self.version + other.version,
         )
 
 
 LIVE = Freshness()
+# Slot results computed from held data are reused while that data and the clock allow
+# (``_Computed``): at most this many, least recently used out, and none for longer than this.
+RESULTS_KEPT = 4096
+RESULT_REUSE_SECONDS = 60.0
 # Time kept back from the RPC deadline to build and send the answer after a fetch.
 ANSWER_MARGIN = 0.02
 
@@ -123,10 +131,24 @@ def _by_day(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    """A slot result and what it was computed from. It stays right while the held entries
+    (named by ``version``, part of the key) are the same, the rules object is the same (a
+    settings change builds new rules), and the clock has not passed ``valid_until``: moving
+    ``now`` forward only drops slots through the notice period, and the first slot to drop is
+    the earliest one; the advance window only widens, and results near its edge are not kept."""
+
+    rules: SlotRules
+    result: SlotResult
+    valid_until: datetime
+
+
 class AvailabilityService:
     def __init__(self, deps: Deps, agents: AgentDirectory) -> None:
         self._deps = deps
         self._agents = agents
+        self._computed: OrderedDict[tuple[object, ...], _Computed] = OrderedDict()
         config = deps.config
         self.busy_cache: AvailabilityCache[Interval] = AvailabilityCache(
             ttl=config.cache_ttl_seconds, max_days=config.cache_max_days
@@ -203,7 +225,7 @@ class AvailabilityService:
         found = await self._cached(
             self.busy_cache, ctx, "busy:" + ",".join(calendars), lo, hi, fetch, deadline
         )
-        return found.items, Freshness(found.from_cache, found.age, found.stale)
+        return found.items, Freshness(found.from_cache, found.age, found.stale, found.version)
 
     async def _claims(
         self, ctx: AgentContext, start: datetime, end: datetime
@@ -265,6 +287,10 @@ class AvailabilityService:
             claims, fresh_claims = await self._claims_cached(
                 ctx, start - pad, end + pad, deadline, live
             )
+            fresh = fresh.merge(fresh_claims)
+            key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh, now)
+            if (kept := self._kept(key, rules, now)) is not None:
+                return kept, fresh
             busy = tuple(b for b in claims if b not in ignore)
             result = filter_offered_starts(
                 rules,
@@ -275,13 +301,77 @@ class AvailabilityService:
                 busy=busy,
                 day_counts=counts,
             )
-            return result, fresh.merge(fresh_claims)
+            self._keep(key, rules, result, now)
+            return result, fresh
         busy, fresh = await self.busy(ctx, provider, rules, start, end, deadline, live=live)
+        key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh, now)
+        if (kept := self._kept(key, rules, now)) is not None:
+            return kept, fresh
         if ignore:
             busy = tuple(b for b in busy if b not in ignore)
-        return compute_slots(
+        result = compute_slots(
             rules, range_start=start, range_end=end, now=now, busy=busy, day_counts=counts
-        ), fresh
+        )
+        self._keep(key, rules, result, now)
+        return result, fresh
+
+    # Reusing computed slots (the warm ListSlots path) --------------------------------------
+
+    @staticmethod
+    def _result_key(
+        ctx: AgentContext,
+        rules: SlotRules,
+        event_type: EventType | None,
+        start: datetime,
+        end: datetime,
+        ignore: tuple[Interval, ...],
+        fresh: Freshness,
+        now: datetime,
+    ) -> tuple[object, ...] | None:
+        """None when the result may not be reused: live data, a daily cap (counted from the
+        database on every call), or a range near the advance window's edge (which moves)."""
+        if fresh.version is None or rules.daily_cap is not None:
+            return None
+        if rules.max_advance_days is not None and end + timedelta(days=1) > now + timedelta(
+            days=rules.max_advance_days
+        ):
+            return None
+        return (
+            ctx.account_id,
+            ctx.settings.agent_id,
+            event_type.event_type_id if event_type else "",
+            start,
+            end,
+            ignore,
+            fresh.version,
+        )
+
+    def _kept(
+        self, key: tuple[object, ...] | None, rules: SlotRules, now: datetime
+    ) -> SlotResult | None:
+        if key is None:
+            return None
+        kept = self._computed.get(key)
+        if kept is None or kept.rules is not rules or now >= kept.valid_until:
+            return None
+        self._computed.move_to_end(key)
+        return kept.result
+
+    def _keep(
+        self, key: tuple[object, ...] | None, rules: SlotRules, result: SlotResult, now: datetime
+    ) -> None:
+        # Only results with slots: an empty one is explained from its rejection counts, and
+        # those change as now moves on.
+        if key is None or not result.slots:
+            return
+        valid_until = min(
+            now + timedelta(seconds=RESULT_REUSE_SECONDS),
+            result.slots[0].start - rules.minimum_notice,
+        )
+        self._computed[key] = _Computed(rules, result, valid_until)
+        self._computed.move_to_end(key)
+        while len(self._computed) > RESULTS_KEPT:
+            self._computed.popitem(last=False)
 
     async def _offered(
         self,
@@ -306,7 +396,7 @@ class AvailabilityService:
         found = await self._cached(
             self.slots_cache, ctx, "slots:" + event_type.event_type_id, start, end, fetch, deadline
         )
-        return found.items, Freshness(found.from_cache, found.age, found.stale)
+        return found.items, Freshness(found.from_cache, found.age, found.stale, found.version)
 
     async def _claims_cached(
         self, ctx: AgentContext, start: datetime, end: datetime, deadline: Deadline, live: bool
@@ -318,7 +408,7 @@ class AvailabilityService:
             return _by_day(await self._claims(ctx, a, b), a, b)
 
         found = await self._cached(self.busy_cache, ctx, "claims", start, end, fetch, deadline)
-        return found.items, Freshness(found.from_cache, found.age, found.stale)
+        return found.items, Freshness(found.from_cache, found.age, found.stale, found.version)
 
     async def next_open(
         self,

@@ -17,10 +17,11 @@ slot-based provider), per UTC day, the provider's answer plus our own claims at 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -40,10 +41,16 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+# Every stored entry gets a new serial, so a tuple of serials names exactly the data an answer
+# was computed from (see Lookup.version).
+_serials = itertools.count(1)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry(Generic[T]):
     items: tuple[T, ...]
     fetched_at: float  # time.monotonic()
+    serial: int = field(default_factory=lambda: next(_serials))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,9 @@ class Lookup(Generic[T]):
     from_cache: bool
     age: timedelta
     stale: bool
+    # The serials of the entries the items came from, day by day; None when some day was
+    # fetched for this reader only (not stored), so the answer must not be reused.
+    version: tuple[int, ...] | None = None
 
 
 Fetch = Callable[[datetime, datetime], Awaitable[list[tuple[date, tuple[T, ...]]]]]
@@ -155,15 +165,20 @@ class AvailabilityCache(Generic[T]):
     ) -> Lookup[T]:
         items: list[T] = []
         oldest = now
+        serials: list[int] | None = []
         for k in keys:
             entry = self._entries.get(k)
             if entry is not None:
                 items.extend(entry.items)
                 oldest = min(oldest, entry.fetched_at)
+                if serials is not None:
+                    serials.append(entry.serial)
             else:
                 items.extend(fetched[k[2]])  # fetched just now for this reader
+                serials = None
         age = max(0.0, now - oldest)
-        return Lookup(tuple(items), from_cache, timedelta(seconds=age), age >= self.ttl)
+        version = tuple(serials) if serials is not None else None
+        return Lookup(tuple(items), from_cache, timedelta(seconds=age), age >= self.ttl, version)
 
     def _refresh_in_background(
         self, connection_id: str, source: str, days: list[date], fetch: Fetch[T]
