@@ -121,10 +121,16 @@ async def subscribe_pushes(
 ) -> dict[str, Any]:
     """Subscribes; returns the state to merge (``push`` on with the subscription's facts, or
     ``push`` off). Never raises for a provider failure: pushes are an optimisation."""
-    try:
-        state = await provider.subscribe(
-            push_callback_url(deps.config, kind, connection_id), secret, deadline, calendar_ids
+    url = push_callback_url(deps.config, kind, connection_id)
+    if kind is ProviderKind.GOOGLE and not url.startswith("https://"):
+        # Google accepts only HTTPS addresses for channels: asking would fail and spend quota
+        # on every maintenance round. The cache TTL alone bounds staleness meanwhile.
+        log.debug(
+            "Google pushes need an https CALENDAR_PUBLIC_BASE_URL; %s not watched", connection_id
         )
+        return {"push": PUSH_OFF}
+    try:
+        state = await provider.subscribe(url, secret, deadline, calendar_ids)
     except (CalendarError, ProviderAuthError) as error:
         # The reason only: never the secret, the URL's token or the provider's answer body.
         reason = getattr(error, "reason", type(error).__name__)

@@ -590,6 +590,20 @@ async def test_connect_succeeds_when_the_watch_fails(
     assert "google_channels" not in state
 
 
+async def test_no_channel_is_asked_for_without_an_https_address(
+    server: Server, app: CalendarApp, tenant: Tenant, google: Google
+) -> None:
+    app.deps.config = app.deps.config.model_copy(
+        update={"public_base_url": "http://localhost:8080"}
+    )
+    conn = await _connect(server, tenant, google)
+    assert conn.status == res.CONNECTION_STATUS_CONNECTED
+    _, state = await _push_state(app, conn.connection_id)
+    assert state["push"] == "off"
+    assert await renew_push_subscriptions(app.deps) == {"subscribed": 0, "failed": 1}
+    assert google.calendar.count("events.watch") == 0  # Google would refuse; never asked
+
+
 async def test_a_notification_drops_held_availability_and_forgeries_change_nothing(
     server: Server,
     app: CalendarApp,
