@@ -115,7 +115,7 @@ class Freshness:
 LIVE = Freshness()
 # Slot results computed from held data are reused while that data and the clock allow
 # (``_Computed``): at most this many, least recently used out, and none for longer than this.
-RESULTS_KEPT = 4096
+RESULTS_KEPT = 1024
 RESULT_REUSE_SECONDS = 60.0
 # Time kept back from the RPC deadline to build and send the answer after a fetch.
 ANSWER_MARGIN = 0.02
