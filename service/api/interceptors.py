@@ -103,17 +103,18 @@ class AccessLogInterceptor(_UnaryInterceptor):
                 return response
             finally:
                 _log_fields.reset(token)
-                access_log.info(
-                    json.dumps(
-                        {
-                            "event": "rpc",
-                            "method": name,
-                            "code": code,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                            "account_id": fields["account_id"],
-                        }
+                if access_log.isEnabledFor(logging.INFO):  # no JSON built for a muted log
+                    access_log.info(
+                        json.dumps(
+                            {
+                                "event": "rpc",
+                                "method": name,
+                                "code": code,
+                                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                                "account_id": fields["account_id"],
+                            }
+                        )
                     )
-                )
 
         return logged
 
