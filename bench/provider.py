@@ -168,6 +168,9 @@ class EmulatorControl:
 
 @dataclass(frozen=True)
 class CalcomAgent:
+    """An agent to book through; also the built-in demo agent, whose "" event type is its
+    default one."""
+
     agent_id: str
     connection_id: str
     event_type_ids: tuple[str, ...]  # our ids of the connection's visible event types

@@ -178,6 +178,17 @@ class Runner:
                 runs[f"c={concurrency}"] = await provider.book_overhead(
                     stub, metadata, agents[0], mine, concurrency=concurrency, time_limit=120.0
                 )
+            # The same on the built-in calendar: no provider round trip at all, so this is
+            # our own cost alone (gRPC, checks, the database) and the floor under the above.
+            # From the first free day, not first_day: the demo agent books at most 60 days out.
+            builtin = provider.CalcomAgent(demo.agent_id, demo.connection_id, ("",))
+            starts, _ = await provider.free_starts(stub, metadata, builtin, first_free_day(), total)
+            for i, concurrency in enumerate(args.book_concurrency):
+                mine = starts[i * args.book_requests : (i + 1) * args.book_requests]
+                self.log(f"book: {len(mine)} built-in Book calls, concurrency {concurrency}")
+                runs[f"built-in c={concurrency}"] = await provider.book_overhead(
+                    stub, metadata, builtin, mine, concurrency=concurrency, time_limit=120.0
+                )
             return runs
 
         return self._grpc(address, body)
