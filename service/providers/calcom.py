@@ -480,6 +480,8 @@ class CalcomProvider:
         )
         _RELEASES.add(task)
         task.add_done_callback(_RELEASES.discard)
+        # Best effort to the end: a failure (say the client closed at shutdown) is dropped.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def create_event(self, request: EventRequest, deadline: Deadline) -> EventRef:
         event_type_id = int(_event_type_id(request.event_type))
