@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,21 +93,30 @@ def push_callback_url(config: Settings, kind: ProviderKind, connection_id: str) 
     return f"{base}/webhooks/{kind.value.lower()}/{connection_id}"
 
 
-async def watched_calendars(session: AsyncSession, row: t.Connection) -> tuple[str, ...]:
-    """The calendars whose changes matter to this connection's agents: each one's booking
+async def watched_calendars(
+    session: AsyncSession, rows: Sequence[t.Connection]
+) -> dict[str, tuple[str, ...]]:
+    """Per connection, the calendars whose changes matter to its agents: each one's booking
     calendar (the connection's default when unset) and blocking calendars, sorted. With no
-    agent on the connection yet, its default calendar (the one agents get unless told)."""
-    ids: set[str] = set()
-    for settings_row in await session.scalars(
-        select(t.AgentSettings).where(t.AgentSettings.account_id == row.account_id)
-    ):
-        settings = from_document(settings_row.agent_id, settings_row.data)
-        if settings.connection_id == row.id:
-            ids.add(settings.calendar_id or row.default_calendar_id)
-            ids.update(settings.blocking_calendar_ids)
-    if not ids:
-        ids.add(row.default_calendar_id)
-    return tuple(sorted(i for i in ids if i))
+    agent on the connection yet, its default calendar (the one agents get unless told). One
+    query for all the rows' accounts."""
+    by_id = {row.id: row for row in rows}
+    ids: dict[str, set[str]] = {row.id: set() for row in rows}
+    accounts = {row.account_id for row in rows}
+    if accounts:
+        for settings_row in await session.scalars(
+            select(t.AgentSettings).where(t.AgentSettings.account_id.in_(accounts))
+        ):
+            settings = from_document(settings_row.agent_id, settings_row.data)
+            row = by_id.get(settings.connection_id)
+            if row is not None and row.account_id == settings_row.account_id:
+                ids[row.id].add(settings.calendar_id or row.default_calendar_id)
+                ids[row.id].update(settings.blocking_calendar_ids)
+    out = {}
+    for row_id, found in ids.items():
+        found = found or {by_id[row_id].default_calendar_id}
+        out[row_id] = tuple(sorted(i for i in found if i))
+    return out
 
 
 async def subscribe_pushes(

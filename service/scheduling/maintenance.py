@@ -214,11 +214,9 @@ async def renew_push_subscriptions(deps: Deps) -> dict[str, int]:
                 .order_by(t.Connection.id)
             )
         ).all()
-        wanted = {
-            r.id: await watched_calendars(session, r)
-            for r in rows
-            if r.provider == ProviderKind.GOOGLE.value
-        }
+        wanted = await watched_calendars(
+            session, [r for r in rows if r.provider == ProviderKind.GOOGLE.value]
+        )
     # JSON state is filtered here, not in SQL: the same query then works on both backends.
     due = [
         r
