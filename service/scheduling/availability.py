@@ -33,6 +33,7 @@ from service.slots import (
     filter_offered_starts,
     first_available,
     nearest,
+    reusable_until,
     spread,
 )
 from service.store import tables as t
@@ -135,9 +136,8 @@ def _by_day(
 class _Computed:
     """A slot result and what it was computed from. It stays right while the held entries
     (named by ``version``, part of the key) are the same, the rules object is the same (a
-    settings change builds new rules), and the clock has not passed ``valid_until``: moving
-    ``now`` forward only drops slots through the notice period, and the first slot to drop is
-    the earliest one; the advance window only widens, and results near its edge are not kept."""
+    settings change builds new rules), and the clock has not passed ``valid_until`` (the
+    engine's ``reusable_until``, capped at ``RESULT_REUSE_SECONDS``)."""
 
     rules: SlotRules
     result: SlotResult
@@ -288,7 +288,7 @@ class AvailabilityService:
                 ctx, start - pad, end + pad, deadline, live
             )
             fresh = fresh.merge(fresh_claims)
-            key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh, now)
+            key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh)
             if (kept := self._kept(key, rules, now)) is not None:
                 return kept, fresh
             busy = tuple(b for b in claims if b not in ignore)
@@ -301,10 +301,10 @@ class AvailabilityService:
                 busy=busy,
                 day_counts=counts,
             )
-            self._keep(key, rules, result, now)
+            self._keep(key, rules, result, now, end)
             return result, fresh
         busy, fresh = await self.busy(ctx, provider, rules, start, end, deadline, live=live)
-        key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh, now)
+        key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh)
         if (kept := self._kept(key, rules, now)) is not None:
             return kept, fresh
         if ignore:
@@ -312,7 +312,7 @@ class AvailabilityService:
         result = compute_slots(
             rules, range_start=start, range_end=end, now=now, busy=busy, day_counts=counts
         )
-        self._keep(key, rules, result, now)
+        self._keep(key, rules, result, now, end)
         return result, fresh
 
     # Reusing computed slots (the warm ListSlots path) --------------------------------------
@@ -326,15 +326,10 @@ class AvailabilityService:
         end: datetime,
         ignore: tuple[Interval, ...],
         fresh: Freshness,
-        now: datetime,
     ) -> tuple[object, ...] | None:
-        """None when the result may not be reused: live data, a daily cap (counted from the
-        database on every call), or a range near the advance window's edge (which moves)."""
+        """None when the result may not be reused: live data, or a daily cap (its counts are
+        read from the database on every call)."""
         if fresh.version is None or rules.daily_cap is not None:
-            return None
-        if rules.max_advance_days is not None and end + timedelta(days=1) > now + timedelta(
-            days=rules.max_advance_days
-        ):
             return None
         return (
             ctx.account_id,
@@ -358,16 +353,17 @@ class AvailabilityService:
         return kept.result
 
     def _keep(
-        self, key: tuple[object, ...] | None, rules: SlotRules, result: SlotResult, now: datetime
+        self,
+        key: tuple[object, ...] | None,
+        rules: SlotRules,
+        result: SlotResult,
+        now: datetime,
+        end: datetime,
     ) -> None:
-        # Only results with slots: an empty one is explained from its rejection counts, and
-        # those change as now moves on.
-        if key is None or not result.slots:
+        until = None if key is None else reusable_until(rules, result, now, end)
+        if key is None or until is None:
             return
-        valid_until = min(
-            now + timedelta(seconds=RESULT_REUSE_SECONDS),
-            result.slots[0].start - rules.minimum_notice,
-        )
+        valid_until = min(now + timedelta(seconds=RESULT_REUSE_SECONDS), until)
         self._computed[key] = _Computed(rules, result, valid_until)
         self._computed.move_to_end(key)
         while len(self._computed) > RESULTS_KEPT:

@@ -31,13 +31,15 @@ The rules it enforces:
 
 Modules: `rules` (inputs), `windows` (local windows -> absolute intervals), `busy` (busy-time
 index), `engine` (candidates and filters), `offers` (which slots to read out), `render` (local
-times and spoken labels), `zones` (zone lookup and exact epoch arithmetic).
+times and spoken labels), `reuse` (how long an answer holds as the clock moves), `zones` (zone
+lookup and exact epoch arithmetic).
 """
 
 from .engine import compute_slots, filter_offered_starts
 from .offers import LOOKAHEAD_DAYS, first_available, nearest, spread
 from .render import to_local, voice_label
 from .results import Slot, SlotRejection, SlotResult
+from .reuse import reusable_until
 from .rules import Interval, LocalWindow, SlotRules
 from .windows import windows_for_date
 
@@ -53,6 +55,7 @@ __all__ = [
     "filter_offered_starts",
     "first_available",
     "nearest",
+    "reusable_until",
     "spread",
     "to_local",
     "voice_label",
