@@ -1,15 +1,18 @@
 """Book, Reschedule and Cancel: no double booking, no lost booking.
 
-Book, step by step (see ARCHITECTURE.md):
-1. Idempotency: (account, request_id) is claimed or replayed (``idempotency``).
+Book, step by step (see README.md, Architecture):
+1. Idempotency: a request id seen before is replayed, waited for or taken over (``idempotency``);
+   a new one is claimed in step 3.
 2. Live check: the start must be a bookable slot right now (provider busy time + our claims).
-3. Claim: one transaction inserts the appointment PENDING and a claim on the calendar's padded
-   range. The database refuses an overlapping claim (PostgreSQL exclusion constraint; SQLite
-   overlap check under BEGIN IMMEDIATE). Refused: SLOT_UNAVAILABLE with alternatives.
+3. Claim: one transaction inserts the request id (IN_PROGRESS, tied to the appointment), the
+   appointment PENDING and a claim on the calendar's padded range, and tells the other replicas
+   (NOTIFY, delivered at commit). The database refuses an overlapping claim (PostgreSQL
+   exclusion constraint; SQLite overlap check under BEGIN IMMEDIATE): SLOT_UNAVAILABLE with
+   alternatives. A duplicate call that claimed the id first: this one waits for its outcome.
 4. Provider call with the RPC's remaining deadline.
-5. Confirmed: CONFIRMED + provider reference + audit + request id DONE, in one transaction.
-   Refused: FAILED, claim released, request id forgotten. Unknown (timeout): left PENDING for
-   the reconciler, which asks the provider and settles it.
+5. Confirmed: CONFIRMED + provider reference + audit + outbox + request id DONE, in one
+   transaction. Refused: FAILED, claim released, request id forgotten. Unknown (timeout): left
+   PENDING for the reconciler, which asks the provider and settles it.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Request ids (AIP-155): one outcome per (account, request_id), shared by every replica.
 
-A record is inserted IN_PROGRESS in its own transaction before any work, so a concurrent
-duplicate sees it (the primary key refuses a second insert) and waits. The resource id is attached
-as soon as the resource exists (for Book, in the claim's own transaction) and the record becomes
-DONE when the work ends; replays re-read that resource, so they see its current state. When the
-work fails with a definite error the record is deleted: a retry runs afresh. A record left
-IN_PROGRESS by a crashed process is taken over after ``STALE_AFTER``.
+A record is inserted IN_PROGRESS before any work that may not run twice, so a concurrent
+duplicate sees it (the primary key refuses a second insert) and waits: in its own transaction
+(``begin``), or, for Book, inside the claim's transaction together with the resource it is tied
+to (``claim_in``). The resource id is attached as soon as the resource exists and the record
+becomes DONE when the work ends; replays re-read that resource, so they see its current state.
+When the work fails with a definite error the record is deleted: a retry runs afresh. A record
+left IN_PROGRESS by a crashed process is taken over after ``STALE_AFTER``.
 """
 
 from __future__ import annotations
