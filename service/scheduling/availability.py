@@ -114,6 +114,8 @@ class Freshness:
 
 
 LIVE = Freshness()
+# What merging leaves unchanged: an input that is not read at all (no daily cap, say).
+NEUTRAL = Freshness(from_cache=True, version=())
 # Slot results computed from held data are reused while that data and the clock allow
 # (``_Computed``): at most this many, least recently used out, and none for longer than this.
 RESULTS_KEPT = 1024
@@ -242,12 +244,11 @@ class AvailabilityService:
             )
             return tuple(Interval(a, b) for a, b in rows)
 
-    async def day_counts(
-        self, ctx: AgentContext, rules: SlotRules, start: datetime, end: datetime
-    ) -> dict[date, int]:
-        if rules.daily_cap is None or ctx.connection is None:
-            return {}
-        tz = zone(rules.time_zone)
+    async def _booked_starts(
+        self, ctx: AgentContext, start: datetime, end: datetime
+    ) -> tuple[datetime, ...]:
+        """Starts of our active appointments on the agent's calendar in [start, end)."""
+        assert ctx.connection is not None
         async with self._deps.db.read() as session:
             starts = await session.scalars(
                 select(t.Appointment.start_at).where(
@@ -255,11 +256,45 @@ class AvailabilityService:
                     t.Appointment.connection_id == ctx.connection.connection_id,
                     t.Appointment.calendar_id == ctx.calendar_id,
                     t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
-                    t.Appointment.start_at >= start - timedelta(days=1),
-                    t.Appointment.start_at < end + timedelta(days=1),
+                    t.Appointment.start_at >= start,
+                    t.Appointment.start_at < end,
                 )
             )
-            return dict(Counter(s.astimezone(tz).date() for s in starts))
+            return tuple(starts)
+
+    async def day_counts(
+        self,
+        ctx: AgentContext,
+        rules: SlotRules,
+        start: datetime,
+        end: datetime,
+        deadline: Deadline,
+        live: bool = False,
+    ) -> tuple[dict[date, int], Freshness]:
+        """Our appointments per local date, for the daily cap. Held like busy time (per UTC
+        day, dropped by the same invalidations: every booking, move, cancel or failure), so a
+        capped agent's ListSlots reads no database either; ``live`` reads them now (Book)."""
+        if rules.daily_cap is None or ctx.connection is None:
+            return {}, NEUTRAL
+        lo, hi = start - timedelta(days=1), end + timedelta(days=1)
+        if live:
+            starts, fresh = await self._booked_starts(ctx, lo, hi), LIVE
+        else:
+
+            async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[datetime, ...]]]:
+                got = await self._booked_starts(ctx, a, b)
+                return [
+                    (d, tuple(x for x in got if x.astimezone(UTC).date() == d))
+                    for d in utc_days(a, b)
+                ]
+
+            found = await self._cached(
+                self.slots_cache, ctx, "booked:" + ctx.calendar_id, lo, hi, fetch, deadline
+            )
+            starts = tuple(x for x in found.items if lo <= x < hi)
+            fresh = Freshness(found.from_cache, found.age, found.stale, found.version)
+        tz = zone(rules.time_zone)
+        return dict(Counter(x.astimezone(tz).date() for x in starts)), fresh
 
     async def compute(
         self,
@@ -277,7 +312,7 @@ class AvailabilityService:
         """Slots in [start, end). ``live`` bypasses the cache (Book: a cached answer must never
         book a taken time)."""
         now = self._deps.clock()
-        counts = await self.day_counts(ctx, rules, start, end)
+        counts, fresh_counts = await self.day_counts(ctx, rules, start, end, deadline, live)
         if provider.availability_shape is AvailabilityShape.SLOTS:
             assert event_type is not None, "slot-based providers answer per event type"
             offered, fresh = await self._offered(
@@ -287,7 +322,7 @@ class AvailabilityService:
             claims, fresh_claims = await self._claims_cached(
                 ctx, start - pad, end + pad, deadline, live
             )
-            fresh = fresh.merge(fresh_claims)
+            fresh = fresh.merge(fresh_claims).merge(fresh_counts)
             key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh)
             if (kept := self._kept(key, rules, now)) is not None:
                 return kept, fresh
@@ -304,6 +339,7 @@ class AvailabilityService:
             self._keep(key, rules, result, now, end)
             return result, fresh
         busy, fresh = await self.busy(ctx, provider, rules, start, end, deadline, live=live)
+        fresh = fresh.merge(fresh_counts)
         key = self._result_key(ctx, rules, event_type, start, end, ignore, fresh)
         if (kept := self._kept(key, rules, now)) is not None:
             return kept, fresh
@@ -327,9 +363,8 @@ class AvailabilityService:
         ignore: tuple[Interval, ...],
         fresh: Freshness,
     ) -> tuple[object, ...] | None:
-        """None when the result may not be reused: live data, or a daily cap (its counts are
-        read from the database on every call)."""
-        if fresh.version is None or rules.daily_cap is not None:
+        """None when the result may not be reused: some input was read live."""
+        if fresh.version is None:
             return None
         return (
             ctx.account_id,
@@ -439,7 +474,7 @@ class AvailabilityService:
         busy, _ = await self.busy(ctx, provider, rules, after, horizon, deadline, live=live)
         if ignore:
             busy = tuple(b for b in busy if b not in ignore)
-        counts = await self.day_counts(ctx, rules, after, horizon)
+        counts, _ = await self.day_counts(ctx, rules, after, horizon, deadline, live)
         found = first_available(rules, after=after, now=now, busy=busy, k=k, day_counts=counts)
         return tuple(s for s in found if s.start < horizon)
 

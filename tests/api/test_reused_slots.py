@@ -3,11 +3,14 @@ held entries, the agent's rules and the clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import field_mask_pb2
+from sqlalchemy import event
 
 from gleam.calendar.v1 import calendar_service_pb2 as api
 from gleam.calendar.v1 import resources_pb2 as res
@@ -87,3 +90,39 @@ async def test_new_rules_are_not_answered_from_reused_slots(
         metadata=tenant.auth,
     )
     assert len(await _starts(server, tenant, TUESDAY)) == 10  # from 12:00, a day from now
+
+
+async def test_a_daily_cap_is_counted_from_held_data_and_follows_bookings(
+    server: Server, app: CalendarApp, tenant: Tenant
+) -> None:
+    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
+    await app.agents.save_settings(
+        tenant.account_id,
+        replace(settings, availability=replace(settings.availability, daily_cap=2)),
+    )
+    assert len(await _starts(server, tenant, TUESDAY)) == 16
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engines = {app.deps.db.read_engine.sync_engine, app.deps.db.write_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert len(await _starts(server, tenant, TUESDAY)) == 16
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert statements == []  # a capped agent's warm ListSlots reads no database
+
+    await server.stub.Book(book_request(tenant, TUESDAY_9AM), metadata=tenant.auth)
+    assert len(await _starts(server, tenant, TUESDAY)) == 15
+    await server.stub.Book(
+        book_request(tenant, TUESDAY_9AM + timedelta(hours=2)), metadata=tenant.auth
+    )
+    capped = await server.stub.ListSlots(
+        api.ListSlotsRequest(agent_id=tenant.agent_id, date=TUESDAY), metadata=tenant.auth
+    )
+    assert list(capped.slots) == []
+    assert capped.no_availability_reason == api.NO_AVAILABILITY_REASON_DAILY_CAP_REACHED
