@@ -17,13 +17,14 @@ Book, step by step (see README.md, Architecture):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import uuid4
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,15 @@ from service.errors import (
     SlotUnavailable,
     Unavailable,
 )
-from service.model import Appointment, AppointmentStatus, Caller, EventType, ProviderKind, Scope
+from service.model import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    Caller,
+    EventType,
+    ProviderKind,
+    Scope,
+)
 from service.notify import outbox
 from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.providers.builtin import calendar_key
@@ -220,10 +229,55 @@ class Booking:
         )
         return hit is not None
 
+    async def _over_daily_cap(
+        self,
+        session: AsyncSession,
+        ctx: AgentContext,
+        rules: SlotRules,
+        appointment_id: str,
+        start: datetime,
+    ) -> bool:
+        """The daily cap, checked where it cannot be raced: inside the claim's transaction.
+        SQLite's BEGIN IMMEDIATE already runs one writer at a time; on PostgreSQL a
+        transaction-scoped advisory lock on (calendar, local day) makes two claims for the same
+        day count one after the other (READ COMMITTED: the second sees the first's row)."""
+        if rules.daily_cap is None:
+            return False
+        assert ctx.connection is not None
+        tz = zone(rules.time_zone)
+        day = start.astimezone(tz).date()
+        lo = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        if self._deps.db.is_postgres:
+            key = f"{calendar_key(ctx.connection.connection_id, ctx.calendar_id)}|{day}"
+            lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+        booked = await session.scalar(
+            select(func.count())
+            .select_from(t.Appointment)
+            .where(
+                t.Appointment.account_id == ctx.account_id,
+                t.Appointment.connection_id == ctx.connection.connection_id,
+                t.Appointment.calendar_id == ctx.calendar_id,
+                t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
+                t.Appointment.start_at >= lo,
+                t.Appointment.start_at < hi,
+                t.Appointment.id != appointment_id,
+            )
+        )
+        return int(booked or 0) >= rules.daily_cap
+
     async def _insert_claim(
-        self, session: AsyncSession, ctx: AgentContext, appointment_id: str, padded: Interval
+        self,
+        session: AsyncSession,
+        ctx: AgentContext,
+        appointment_id: str,
+        padded: Interval,
+        rules: SlotRules,
+        start: datetime,
     ) -> str | None:
-        """Adds the claim and returns its id; None when the database refuses it as overlapping.
+        """Adds the claim and returns its id; None when the database refuses it (overlapping, a
+        busy block, or the day's cap reached).
         A refusal always ends the caller's transaction (``_ClaimRefused`` rolls it back), so the
         INSERT needs no savepoint of its own."""
         assert ctx.connection is not None
@@ -233,6 +287,8 @@ class Booking:
         ):
             return None
         if await self._blocked(session, ctx, padded):
+            return None
+        if await self._over_daily_cap(session, ctx, rules, appointment_id, start):
             return None
         claim = t.TimeClaim(
             id=uuid4().hex,
@@ -431,7 +487,7 @@ class Booking:
                 end,
                 padded,
                 title,
-                rules.time_zone,
+                rules,
                 digest,
                 held=held,
             )
@@ -504,7 +560,7 @@ class Booking:
         end: datetime,
         padded: Interval,
         title: str,
-        time_zone: str,
+        rules: SlotRules,
         digest: str,
         *,
         held: bool,
@@ -534,7 +590,7 @@ class Booking:
                 status=AppointmentStatus.PENDING.value,
                 start_at=start,
                 end_at=end,
-                time_zone=time_zone,
+                time_zone=rules.time_zone,
                 caller_name=caller.name,
                 caller_email=caller.email,
                 caller_phone=caller.phone,
@@ -547,7 +603,7 @@ class Booking:
                 updated_at=self._deps.clock(),
             )
             session.add(row)
-            if await self._insert_claim(session, ctx, appointment_id, padded) is None:
+            if await self._insert_claim(session, ctx, appointment_id, padded, rules, start) is None:
                 # Nothing of this attempt may survive: the transaction rolls back whole.
                 raise _ClaimRefused()
             if cmd.request_id and held:
@@ -621,7 +677,9 @@ class Booking:
         )
         padded = Interval(start - rules.buffer_before, end + rules.buffer_after)
         try:
-            new_claim = await self._claim_move(ctx, current.appointment_id, padded, (start, end))
+            new_claim = await self._claim_move(
+                ctx, current.appointment_id, padded, rules, (start, end)
+            )
         except _ClaimRefused:
             raise await self._unavailable(
                 ctx, provider, rules, start, deadline, event_type=event_type, ignore=own
@@ -679,11 +737,14 @@ class Booking:
         ctx: AgentContext,
         appointment_id: str,
         padded: Interval,
+        rules: SlotRules,
         times: tuple[datetime, datetime],
     ) -> str:
         assert ctx.connection is not None
         async with self._write_changing(ctx.connection.connection_id, times) as session:
-            claim_id = await self._insert_claim(session, ctx, appointment_id, padded)
+            claim_id = await self._insert_claim(
+                session, ctx, appointment_id, padded, rules, times[0]
+            )
             if claim_id is None:
                 raise _ClaimRefused()
         return claim_id

@@ -278,6 +278,40 @@ async def test_daily_cap_limits_bookings_per_day(
     assert info.metadata["alternatives"].startswith("2026-11-25T14:00:00")
 
 
+async def test_concurrent_books_never_exceed_the_daily_cap(
+    server: Server, app: CalendarApp, tenant: Tenant
+) -> None:
+    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
+    await app.agents.save_settings(
+        tenant.account_id,
+        replace(settings, availability=replace(settings.availability, daily_cap=2)),
+    )
+
+    async def attempt(hours: int) -> str:
+        try:
+            await server.stub.Book(
+                book_request(tenant, TUESDAY_9AM + timedelta(hours=hours)),
+                metadata=tenant.auth,
+                timeout=30,
+            )
+        except grpc.aio.AioRpcError as err:
+            assert_error(err, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
+            return "refused"
+        return "booked"
+
+    # Eight different times on one day: no two overlap, so only the cap can refuse them, and
+    # all eight pass the live check before any of them claims.
+    outcomes = await asyncio.gather(*(attempt(hours) for hours in range(8)))
+    assert outcomes.count("booked") == 2
+    async with app.deps.db.read() as session:
+        active = await session.scalar(
+            select(func.count())
+            .select_from(t.Appointment)
+            .where(t.Appointment.status.in_(["PENDING", "CONFIRMED"]))
+        )
+    assert active == 2
+
+
 class _Crash(Exception):
     """Stands for the process dying right after the provider said yes."""
 
