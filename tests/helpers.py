@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -161,3 +161,11 @@ async def eventually(check: Callable[[], bool], wait: float = 3.0) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < give_up, f"still not true after {wait} s"
         await asyncio.sleep(0.01)
+
+
+async def set_daily_cap(app: CalendarApp, tenant: Tenant, cap: int) -> None:
+    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
+    await app.agents.save_settings(
+        tenant.account_id,
+        replace(settings, availability=replace(settings.availability, daily_cap=cap)),
+    )

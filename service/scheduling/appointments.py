@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
-from service.model import Appointment, AppointmentStatus
+from service.model import ACTIVE_STATUSES, Appointment, AppointmentStatus
 from service.scheduling import convert
+from service.scheduling.agents import AgentContext
 from service.scheduling.deps import Deps
 from service.scheduling.paging import decode_token, encode_token, page_size
 from service.store import tables as t
+
+
+def active_on_calendar(
+    ctx: AgentContext, start: datetime, end: datetime
+) -> tuple[ColumnElement[bool], ...]:
+    """Our active appointments on the agent's booking calendar starting in [start, end): the
+    ones a daily cap counts."""
+    assert ctx.connection is not None
+    return (
+        t.Appointment.account_id == ctx.account_id,
+        t.Appointment.connection_id == ctx.connection.connection_id,
+        t.Appointment.calendar_id == ctx.calendar_id,
+        t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
+        t.Appointment.start_at >= start,
+        t.Appointment.start_at < end,
+    )
 
 
 async def list_appointments(

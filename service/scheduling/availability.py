@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from service.deadline import Deadline
 from service.errors import InvalidArgument, InvalidTimeRange, ProviderUnavailable
-from service.model import ACTIVE_STATUSES, EventType, Scope
+from service.model import EventType, Scope
 from service.providers.base import AvailabilityShape, CalendarProvider
 from service.providers.builtin import calendar_key
 from service.scheduling.agents import AgentContext, AgentDirectory
+from service.scheduling.appointments import active_on_calendar
 from service.scheduling.cache import AvailabilityCache, day_start, utc_days
 from service.scheduling.deps import Deps
 from service.scheduling.validation import check_time_zone, zone
@@ -248,17 +249,9 @@ class AvailabilityService:
         self, ctx: AgentContext, start: datetime, end: datetime
     ) -> tuple[datetime, ...]:
         """Starts of our active appointments on the agent's calendar in [start, end)."""
-        assert ctx.connection is not None
         async with self._deps.db.read() as session:
             starts = await session.scalars(
-                select(t.Appointment.start_at).where(
-                    t.Appointment.account_id == ctx.account_id,
-                    t.Appointment.connection_id == ctx.connection.connection_id,
-                    t.Appointment.calendar_id == ctx.calendar_id,
-                    t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
-                    t.Appointment.start_at >= start,
-                    t.Appointment.start_at < end,
-                )
+                select(t.Appointment.start_at).where(*active_on_calendar(ctx, start, end))
             )
             return tuple(starts)
 

@@ -40,7 +40,6 @@ from service.errors import (
     Unavailable,
 )
 from service.model import (
-    ACTIVE_STATUSES,
     Appointment,
     AppointmentStatus,
     Caller,
@@ -53,6 +52,7 @@ from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.providers.builtin import calendar_key
 from service.scheduling import convert
 from service.scheduling.agents import AgentContext, AgentDirectory
+from service.scheduling.appointments import active_on_calendar
 from service.scheduling.availability import ALTERNATIVES, AvailabilityService
 from service.scheduling.cache import utc_days
 from service.scheduling.deps import Deps
@@ -255,15 +255,7 @@ class Booking:
         booked = await session.scalar(
             select(func.count())
             .select_from(t.Appointment)
-            .where(
-                t.Appointment.account_id == ctx.account_id,
-                t.Appointment.connection_id == ctx.connection.connection_id,
-                t.Appointment.calendar_id == ctx.calendar_id,
-                t.Appointment.status.in_([s.value for s in ACTIVE_STATUSES]),
-                t.Appointment.start_at >= lo,
-                t.Appointment.start_at < hi,
-                t.Appointment.id != appointment_id,
-            )
+            .where(*active_on_calendar(ctx, lo, hi), t.Appointment.id != appointment_id)
         )
         return int(booked or 0) >= rules.daily_cap
 

@@ -27,7 +27,7 @@ from service.scheduling.maintenance import (
 from service.scheduling.registry import default_provider
 from service.store import tables as t
 from tests.conftest import Server
-from tests.helpers import TUESDAY_9AM, Clock, Tenant, assert_error, book_request
+from tests.helpers import TUESDAY_9AM, Clock, Tenant, assert_error, book_request, set_daily_cap
 from tests.scripted import Wrapped, script_provider
 
 TUESDAY = {"year": 2026, "month": 11, "day": 24}
@@ -258,11 +258,7 @@ async def test_empty_answers_say_why(
 async def test_daily_cap_limits_bookings_per_day(
     server: Server, app: CalendarApp, tenant: Tenant
 ) -> None:
-    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
-    await app.agents.save_settings(
-        tenant.account_id,
-        replace(settings, availability=replace(settings.availability, daily_cap=2)),
-    )
+    await set_daily_cap(app, tenant, 2)
     for hours in (0, 2):
         await server.stub.Book(
             book_request(tenant, TUESDAY_9AM + timedelta(hours=hours)), metadata=tenant.auth
@@ -281,11 +277,7 @@ async def test_daily_cap_limits_bookings_per_day(
 async def test_concurrent_books_never_exceed_the_daily_cap(
     server: Server, app: CalendarApp, tenant: Tenant
 ) -> None:
-    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
-    await app.agents.save_settings(
-        tenant.account_id,
-        replace(settings, availability=replace(settings.availability, daily_cap=2)),
-    )
+    await set_daily_cap(app, tenant, 2)
 
     async def attempt(hours: int) -> str:
         try:

@@ -3,7 +3,6 @@ held entries, the agent's rules and the clock."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from service.config import Settings
 from service.scheduling.app import CalendarApp
 from service.store.crypto import generate_key
 from tests.conftest import Server
-from tests.helpers import TUESDAY_9AM, Clock, Tenant, book_request
+from tests.helpers import TUESDAY_9AM, Clock, Tenant, book_request, set_daily_cap
 
 # The suite's now is Monday 12:00 in New York; office hours are 9 to 5, 30-minute slots.
 MONDAY = {"year": 2026, "month": 11, "day": 23}
@@ -95,11 +94,7 @@ async def test_new_rules_are_not_answered_from_reused_slots(
 async def test_a_daily_cap_is_counted_from_held_data_and_follows_bookings(
     server: Server, app: CalendarApp, tenant: Tenant
 ) -> None:
-    settings = await app.agents.get_settings(tenant.account_id, tenant.agent_id)
-    await app.agents.save_settings(
-        tenant.account_id,
-        replace(settings, availability=replace(settings.availability, daily_cap=2)),
-    )
+    await set_daily_cap(app, tenant, 2)
     assert len(await _starts(server, tenant, TUESDAY)) == 16
     statements: list[str] = []
 
