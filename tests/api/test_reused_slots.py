@@ -4,7 +4,6 @@ held entries, the agent's rules and the clock."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from gleam.calendar.v1 import calendar_service_pb2 as api
 from gleam.calendar.v1 import resources_pb2 as res
 from service.config import Settings
 from service.scheduling.app import CalendarApp
-from service.store.crypto import generate_key
 from tests.conftest import Server
 from tests.helpers import TUESDAY_9AM, Clock, Tenant, book_request, set_daily_cap
 
@@ -25,14 +23,9 @@ TUESDAY = {"year": 2026, "month": 11, "day": 24}
 
 
 @pytest.fixture
-def config(migrated_url: str, tmp_path: Path) -> Settings:
+def config(config: Settings) -> Settings:
     # Agent settings held, as in production: results are reused only for the same rules.
-    return Settings(
-        database_url=migrated_url,
-        data_dir=tmp_path,
-        encryption_keys=generate_key(),
-        settings_cache_seconds=60.0,
-    )
+    return config.model_copy(update={"settings_cache_seconds": 60.0})
 
 
 async def _starts(server: Server, tenant: Tenant, day: dict[str, int]) -> list[int]:
