@@ -23,7 +23,7 @@ from service.scheduling.agents import AgentContext, AgentDirectory
 from service.scheduling.appointments import active_on_calendar
 from service.scheduling.cache import AvailabilityCache, day_start, utc_days
 from service.scheduling.deps import Deps
-from service.scheduling.validation import check_time_zone, zone
+from service.scheduling.validation import check_time_zone, local_day_span, zone
 from service.slots import (
     Interval,
     Slot,
@@ -145,6 +145,14 @@ class _Computed:
     rules: SlotRules
     result: SlotResult
     valid_until: datetime
+
+
+def _starts_by_day(
+    starts: tuple[datetime, ...], start: datetime, end: datetime
+) -> list[tuple[date, tuple[datetime, ...]]]:
+    return [
+        (d, tuple(s for s in starts if s.astimezone(UTC).date() == d)) for d in utc_days(start, end)
+    ]
 
 
 class AvailabilityService:
@@ -275,11 +283,7 @@ class AvailabilityService:
         else:
 
             async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[datetime, ...]]]:
-                got = await self._booked_starts(ctx, a, b)
-                return [
-                    (d, tuple(x for x in got if x.astimezone(UTC).date() == d))
-                    for d in utc_days(a, b)
-                ]
+                return _starts_by_day(await self._booked_starts(ctx, a, b), a, b)
 
             found = await self._cached(
                 self.slots_cache, ctx, "booked:" + ctx.calendar_id, lo, hi, fetch, deadline
@@ -412,10 +416,7 @@ class AvailabilityService:
 
         async def fetch(a: datetime, b: datetime) -> list[tuple[date, tuple[datetime, ...]]]:
             starts = await provider.open_starts(event_type, a, b, self._fetch_deadline())
-            return [
-                (d, tuple(s for s in starts if s.astimezone(UTC).date() == d))
-                for d in utc_days(a, b)
-            ]
+            return _starts_by_day(starts, a, b)
 
         found = await self._cached(
             self.slots_cache, ctx, "slots:" + event_type.event_type_id, start, end, fetch, deadline
@@ -506,10 +507,7 @@ class AvailabilityService:
 
     def _range(self, query: SlotQuery, tz_name: str) -> tuple[datetime, datetime]:
         if query.local_date is not None:
-            tz = zone(tz_name)
-            start = datetime.combine(query.local_date, time(0), tzinfo=tz)
-            end = datetime.combine(query.local_date + timedelta(days=1), time(0), tzinfo=tz)
-            return start.astimezone(UTC), end.astimezone(UTC)
+            return local_day_span(query.local_date, tz_name)
         if query.range_start is None or query.range_end is None:
             raise InvalidArgument("range", "give time_range or date")
         if query.range_end <= query.range_start:

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from sqlalchemy import delete, func, select, text, update
@@ -39,14 +39,7 @@ from service.errors import (
     SlotUnavailable,
     Unavailable,
 )
-from service.model import (
-    Appointment,
-    AppointmentStatus,
-    Caller,
-    EventType,
-    ProviderKind,
-    Scope,
-)
+from service.model import Appointment, AppointmentStatus, Caller, EventType, ProviderKind, Scope
 from service.notify import outbox
 from service.providers.base import CalendarProvider, EventRef, EventRequest
 from service.providers.builtin import calendar_key
@@ -54,12 +47,12 @@ from service.scheduling import convert
 from service.scheduling.agents import AgentContext, AgentDirectory
 from service.scheduling.appointments import active_on_calendar
 from service.scheduling.availability import ALTERNATIVES, AvailabilityService
-from service.scheduling.cache import utc_days
+from service.scheduling.cache import days_around
 from service.scheduling.deps import Deps
 from service.scheduling.idempotency import Idempotency, Replayed, request_hash
 from service.scheduling.invalidation import Invalidator
 from service.scheduling.owned import owned
-from service.scheduling.validation import render_title, validate_caller, zone
+from service.scheduling.validation import local_day_span, render_title, validate_caller, zone
 from service.slots import Interval, Slot, SlotRules, nearest
 from service.store import tables as t
 
@@ -244,10 +237,8 @@ class Booking:
         if rules.daily_cap is None:
             return False
         assert ctx.connection is not None
-        tz = zone(rules.time_zone)
-        day = start.astimezone(tz).date()
-        lo = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-        hi = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        day = start.astimezone(zone(rules.time_zone)).date()
+        lo, hi = local_day_span(day, rules.time_zone)
         if self._deps.db.is_postgres:
             key = f"{calendar_key(ctx.connection.connection_id, ctx.calendar_id)}|{day}"
             lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
@@ -339,21 +330,9 @@ class Booking:
             event_type_title=event_type.title if event_type else "",
         )
 
-    @staticmethod
-    def _days(*appointments: tuple[datetime, datetime]) -> list[date]:
-        """The UTC days whose held availability these times touch; a day either side covers
-        buffers that spill over midnight."""
-        return sorted(
-            {
-                d
-                for a, b in appointments
-                for d in utc_days(a - timedelta(days=1), b + timedelta(days=1))
-            }
-        )
-
     async def _changed(self, connection_id: str, *appointments: tuple[datetime, datetime]) -> None:
         """Held availability around these times is out of date, here and on every replica."""
-        await self._invalidator.connection_changed(connection_id, self._days(*appointments))
+        await self._invalidator.connection_changed(connection_id, days_around(*appointments))
 
     @asynccontextmanager
     async def _write_changing(
@@ -362,7 +341,7 @@ class Booking:
         """A write transaction that changes held availability around these times. Other
         replicas are told by a NOTIFY sent with the commit (not a transaction of its own), and
         this replica drops its held days right after the commit, never before it."""
-        message = self._invalidator.connection_message(connection_id, self._days(*appointments))
+        message = self._invalidator.connection_message(connection_id, days_around(*appointments))
         async with self._deps.db.write() as session:
             yield session
             await self._invalidator.notify_in(session, message)
@@ -398,11 +377,8 @@ class Booking:
                 },
             )
             if await self._idempotency.exists(account_id, cmd.request_id):
-                outcome = await self._idempotency.begin(
-                    account_id, cmd.request_id, "Book", digest, deadline
-                )
-                if isinstance(outcome, Replayed):
-                    return await self._replay(account_id, outcome)
+                if (first := await self._first_call(account_id, cmd, digest, deadline)) is not None:
+                    return first
                 held = True
         while True:
             try:
@@ -411,12 +387,9 @@ class Booking:
                 )
             except _DuplicateRequest:
                 # A duplicate of this call claimed the id between our look and our claim.
-                outcome = await self._idempotency.begin(
-                    account_id, cmd.request_id, "Book", digest, deadline
-                )
-                if isinstance(outcome, Replayed):
-                    return await self._replay(account_id, outcome)
-                held = True  # it failed and forgot the id: this call books after all
+                if (first := await self._first_call(account_id, cmd, digest, deadline)) is not None:
+                    return first
+                held = True
             except (SlotUnavailable, NoAvailableTimes) as error:
                 if (
                     cmd.request_id
@@ -425,11 +398,9 @@ class Booking:
                 ):
                     # The time may be taken by a duplicate of this very call that claimed
                     # after our look: answer as it does.
-                    outcome = await self._idempotency.begin(
-                        account_id, cmd.request_id, "Book", digest, deadline
-                    )
-                    if isinstance(outcome, Replayed):
-                        return await self._replay(account_id, outcome)
+                    first = await self._first_call(account_id, cmd, digest, deadline)
+                    if first is not None:
+                        return first
                     held = True
                     continue
                 if isinstance(error, SlotUnavailable):
@@ -441,6 +412,17 @@ class Booking:
                 if held:
                     await self._idempotency.abandon(account_id, cmd.request_id)
                 raise
+
+    async def _first_call(
+        self, account_id: str, cmd: BookCommand, digest: str, deadline: Deadline
+    ) -> Appointment | None:
+        """Another call holds this request id: its appointment once it has one (replay, after
+        waiting if it is still running), or None when this call now holds the id (the other
+        failed and forgot it, or died) and books after all."""
+        outcome = await self._idempotency.begin(
+            account_id, cmd.request_id, "Book", digest, deadline
+        )
+        return await self._replay(account_id, outcome) if isinstance(outcome, Replayed) else None
 
     async def _book(
         self,

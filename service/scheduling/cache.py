@@ -37,6 +37,12 @@ def utc_days(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def days_around(*times: tuple[datetime, datetime]) -> list[date]:
+    """The UTC days whose held availability these (start, end) times touch; a day either side
+    covers buffers that spill over midnight."""
+    return sorted({d for a, b in times for d in utc_days(a - DAY, b + DAY)})
+
+
 def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 

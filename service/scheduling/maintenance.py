@@ -23,7 +23,7 @@ from service.errors import CalendarError
 from service.model import AppointmentStatus, ConnectionStatus, ProviderKind
 from service.notify import outbox
 from service.providers.base import EventRef
-from service.scheduling.cache import utc_days
+from service.scheduling.cache import days_around
 from service.scheduling.connections import (
     PUSH_CALL_SECONDS,
     PUSH_ON,
@@ -123,9 +123,7 @@ async def reconcile_pending(deps: Deps, invalidator: Invalidator | None = None) 
             )
     if invalidator is not None:
         for connection_id, start, end in freed:
-            # A day either side, as for bookings: buffers may spill over midnight.
-            days = utc_days(start - timedelta(days=1), end + timedelta(days=1))
-            await invalidator.connection_changed(connection_id, days)
+            await invalidator.connection_changed(connection_id, days_around((start, end)))
     return counts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,14 @@ DEFAULT_PHONE_REGION = "US"
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def local_day_span(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day in a zone, in UTC (23 or 25 hours on DST days)."""
+    tz = zone(tz_name)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def check_time_zone(name: str, field: str) -> None:
