@@ -169,3 +169,14 @@ async def set_daily_cap(app: CalendarApp, tenant: Tenant, cap: int) -> None:
         tenant.account_id,
         replace(settings, availability=replace(settings.availability, daily_cap=cap)),
     )
+
+
+async def book_or_refused(stub: Any, tenant: Tenant, request: api.BookRequest) -> str:
+    """ "booked", or "refused" when Book answered ABORTED / SLOT_UNAVAILABLE (anything else
+    fails the test): the outcome of one contender in a race for time."""
+    try:
+        await stub.Book(request, metadata=tenant.auth, timeout=60)
+    except grpc.aio.AioRpcError as err:
+        assert_error(err, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
+        return "refused"
+    return "booked"

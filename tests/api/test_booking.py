@@ -17,7 +17,14 @@ from service.model import EventDefaults, Scope
 from service.scheduling.app import CalendarApp
 from service.store import tables as t
 from tests.conftest import Server
-from tests.helpers import TUESDAY_9AM, Tenant, assert_error, book_request, make_tenant
+from tests.helpers import (
+    TUESDAY_9AM,
+    Tenant,
+    assert_error,
+    book_or_refused,
+    book_request,
+    make_tenant,
+)
 
 TUESDAY = {"year": 2026, "month": 11, "day": 24}
 
@@ -119,19 +126,16 @@ async def test_bad_caller_data_is_refused_before_booking(
 async def test_fifty_concurrent_books_for_one_slot_make_one_appointment(
     server: Server, app: CalendarApp, tenant: Tenant
 ) -> None:
-    async def attempt(i: int) -> str:
-        try:
-            await server.stub.Book(
+    outcomes = await asyncio.gather(
+        *(
+            book_or_refused(
+                server.stub,
+                tenant,
                 book_request(tenant, TUESDAY_9AM, caller=res.Caller(name=f"Caller {i}")),
-                metadata=tenant.auth,
-                timeout=60,
             )
-        except grpc.aio.AioRpcError as err:
-            assert_error(err, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
-            return "refused"
-        return "booked"
-
-    outcomes = await asyncio.gather(*(attempt(i) for i in range(50)))
+            for i in range(50)
+        )
+    )
     assert outcomes.count("booked") == 1
     assert outcomes.count("refused") == 49
     async with app.deps.db.read() as session:

@@ -27,7 +27,15 @@ from service.scheduling.maintenance import (
 from service.scheduling.registry import default_provider
 from service.store import tables as t
 from tests.conftest import Server
-from tests.helpers import TUESDAY_9AM, Clock, Tenant, assert_error, book_request, set_daily_cap
+from tests.helpers import (
+    TUESDAY_9AM,
+    Clock,
+    Tenant,
+    assert_error,
+    book_or_refused,
+    book_request,
+    set_daily_cap,
+)
 from tests.scripted import Wrapped, script_provider
 
 TUESDAY = {"year": 2026, "month": 11, "day": 24}
@@ -279,21 +287,16 @@ async def test_concurrent_books_never_exceed_the_daily_cap(
 ) -> None:
     await set_daily_cap(app, tenant, 2)
 
-    async def attempt(hours: int) -> str:
-        try:
-            await server.stub.Book(
-                book_request(tenant, TUESDAY_9AM + timedelta(hours=hours)),
-                metadata=tenant.auth,
-                timeout=30,
-            )
-        except grpc.aio.AioRpcError as err:
-            assert_error(err, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
-            return "refused"
-        return "booked"
-
     # Eight different times on one day: no two overlap, so only the cap can refuse them, and
     # all eight pass the live check before any of them claims.
-    outcomes = await asyncio.gather(*(attempt(hours) for hours in range(8)))
+    outcomes = await asyncio.gather(
+        *(
+            book_or_refused(
+                server.stub, tenant, book_request(tenant, TUESDAY_9AM + timedelta(hours=hours))
+            )
+            for hours in range(8)
+        )
+    )
     assert outcomes.count("booked") == 2
     async with app.deps.db.read() as session:
         active = await session.scalar(

@@ -20,7 +20,7 @@ from gleam.calendar.v1 import resources_pb2 as res
 from service.config import Settings
 from service.scheduling.app import CalendarApp
 from service.store import tables as t
-from tests.helpers import TZ, Tenant, assert_error, book_request, make_tenant
+from tests.helpers import TZ, Tenant, book_or_refused, book_request, make_tenant
 
 
 def _next_tuesday_9am() -> datetime:
@@ -76,21 +76,17 @@ async def test_fifty_books_across_two_replicas_make_one_appointment(
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in replicas]
     stubs = [api_grpc.CalendarServiceStub(c) for c in channels]
 
-    async def attempt(i: int) -> str:
-        stub = stubs[i % 2]
-        try:
-            await stub.Book(
-                book_request(tenant, start, caller=res.Caller(name=f"Caller {i}")),
-                metadata=tenant.auth,
-                timeout=60,
-            )
-        except grpc.aio.AioRpcError as err:
-            assert_error(err, grpc.StatusCode.ABORTED, "SLOT_UNAVAILABLE")
-            return "refused"
-        return "booked"
-
     try:
-        outcomes = await asyncio.gather(*(attempt(i) for i in range(50)))
+        outcomes = await asyncio.gather(
+            *(
+                book_or_refused(
+                    stubs[i % 2],
+                    tenant,
+                    book_request(tenant, start, caller=res.Caller(name=f"Caller {i}")),
+                )
+                for i in range(50)
+            )
+        )
     finally:
         for c in channels:
             await c.close()
